@@ -1,0 +1,111 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP spec) on top of Strawberry's ASGI view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+
+from api.settings import Settings
+from schema.context import Context
+
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+_ACCEPTS_GRAPHQL_RESPONSE = "patriot_accepts_graphql_response_json"
+
+
+def _accepts_graphql_response_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return any(part.split(";")[0].strip() == GRAPHQL_RESPONSE_JSON for part in accept.split(","))
+
+
+def _is_request_error(response_data: GraphQLHTTPResponse) -> bool:
+    # Parse and validation errors stop the request before execution: no data and
+    # no error carries a path. A field error that nulls the root has a path.
+    errors = response_data.get("errors") or []
+    return (
+        response_data.get("data") is None
+        and bool(errors)
+        and not any(e.get("path") for e in errors)
+    )
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's view with our context, a fast JSON encoder and the spec's
+    `application/graphql-response+json` media type, whose status codes tell a
+    request error (400: nothing was executed) from a field error (200)."""
+
+    def __init__(
+        self,
+        *,
+        schema: Any,
+        settings: Settings,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+        )
+        self.settings = settings
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        return Context(
+            request=request,
+            response=response if isinstance(response, Response) else None,
+            settings=self.settings,
+            # Owned by the app's lifespan, hence looked up per request.
+            session_factory=request.app.state.session_factory,
+        )
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if isinstance(request, Request):
+            sub_response.headers[_ACCEPTS_GRAPHQL_RESPONSE] = (
+                "1" if _accepts_graphql_response_json(request) else "0"
+            )
+        return sub_response
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        modern = sub_response.headers.get(_ACCEPTS_GRAPHQL_RESPONSE) == "1"
+        del sub_response.headers[_ACCEPTS_GRAPHQL_RESPONSE]
+        response = super().create_response(response_data, sub_response)
+        if modern:
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+            if isinstance(response_data, dict) and _is_request_error(response_data):
+                response.status_code = 400
+        return response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:
+            media_type = (
+                GRAPHQL_RESPONSE_JSON
+                if _accepts_graphql_response_json(request)
+                else "application/json"
+            )
+            response = Response(
+                orjson.dumps({"errors": [{"message": error.reason}]}),
+                status_code=error.status_code,
+                media_type=media_type,
+            )
+        await response(scope, receive, send)

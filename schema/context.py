@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.dataloader import DataLoader
+
+from api.settings import Settings
+from geo import boundaries
+from models import BoundarySet, Kecamatan, Kelurahan
+
+GeometryKey = tuple[int, float | None]
+
+
+@dataclass
+class Context:
+    """Per-operation state. The session opens lazily, so an operation that fails
+    validation never touches the database; `api.transactions` commits or rolls it back."""
+
+    request: Request | WebSocket
+    response: Response | None
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    _session: AsyncSession | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = Loaders(self)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        """The operation's session, one user at a time.
+
+        GraphQL resolves sibling fields concurrently, but a session (one
+        connection) must not be used by two coroutines at once.
+        """
+        async with self._lock:
+            if self._session is None:
+                self._session = self.session_factory()
+            yield self._session
+
+    def take_session(self) -> AsyncSession | None:
+        session, self._session = self._session, None
+        return session
+
+
+class Loaders:
+    """DataLoaders of one operation: batched, and cached for that operation only."""
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+        self.kecamatan = DataLoader[int, Kecamatan | None](self._load_kecamatan)
+        self.kelurahan = DataLoader[int, Kelurahan | None](self._load_kelurahan)
+        self.kelurahan_of_kecamatan = DataLoader[int, list[Kelurahan]](
+            self._load_kelurahan_of_kecamatan
+        )
+        self.boundary_set = DataLoader[int, BoundarySet | None](self._load_boundary_set)
+        self.kecamatan_geometry = DataLoader[GeometryKey, dict[str, Any]](
+            self._load_kecamatan_geometry
+        )
+        self.kelurahan_geometry = DataLoader[GeometryKey, dict[str, Any]](
+            self._load_kelurahan_geometry
+        )
+
+    async def _load_kecamatan(self, ids: Sequence[int]) -> list[Kecamatan | None]:
+        async with self._context.db() as session:
+            found = await boundaries.areas_by_ids(session=session, model=Kecamatan, ids=ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_kelurahan(self, ids: Sequence[int]) -> list[Kelurahan | None]:
+        async with self._context.db() as session:
+            found = await boundaries.areas_by_ids(session=session, model=Kelurahan, ids=ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_kelurahan_of_kecamatan(self, ids: Sequence[int]) -> list[list[Kelurahan]]:
+        async with self._context.db() as session:
+            grouped = await boundaries.kelurahan_by_kecamatan_ids(
+                session=session, kecamatan_ids=ids
+            )
+        return [grouped[i] for i in ids]
+
+    async def _load_boundary_set(self, ids: Sequence[int]) -> list[BoundarySet | None]:
+        async with self._context.db() as session:
+            found = await boundaries.boundary_sets_by_ids(session=session, ids=ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_geometries(
+        self, model: type[Kecamatan] | type[Kelurahan], keys: Sequence[GeometryKey]
+    ) -> list[dict[str, Any]]:
+        by_tolerance: dict[float | None, list[int]] = defaultdict(list)
+        for area_id, tolerance in keys:
+            by_tolerance[tolerance].append(area_id)
+        found: dict[GeometryKey, dict[str, Any]] = {}
+        async with self._context.db() as session:
+            for tolerance, ids in by_tolerance.items():
+                geometries = await boundaries.geometries_as_geojson(
+                    session=session, model=model, ids=ids, simplify_m=tolerance
+                )
+                found.update({(i, tolerance): g for i, g in geometries.items()})
+        return [found[key] for key in keys]
+
+    async def _load_kecamatan_geometry(self, keys: Sequence[GeometryKey]) -> list[dict[str, Any]]:
+        return await self._load_geometries(Kecamatan, keys)
+
+    async def _load_kelurahan_geometry(self, keys: Sequence[GeometryKey]) -> list[dict[str, Any]]:
+        return await self._load_geometries(Kelurahan, keys)

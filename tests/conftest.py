@@ -1,0 +1,179 @@
+"""Test database set-up: one fresh database per run, one rolled-back transaction per test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from asgi_lifespan import LifespanManager
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.settings import Environment, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _base_url() -> str:
+    url = os.environ.get("PATRIOT_DATABASE_URL")
+    if not url:
+        pytest.exit("PATRIOT_DATABASE_URL is not set: run the tests with ./scripts/test", 2)
+    return url
+
+
+@pytest.fixture(scope="session")
+def test_database_url() -> str:
+    url = make_url(os.environ.get("PATRIOT_TEST_DATABASE_URL") or _base_url())
+    if not os.environ.get("PATRIOT_TEST_DATABASE_URL"):
+        url = url.set(database=f"{url.database}_test")
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    configured = os.environ.get("PATRIOT_SHARED_DATA_DIR")
+    path = Path(configured) if configured else ROOT.parent / "shared" / "data" / "bekasi"
+    if not (path / "kelurahan.geojson").is_file():
+        pytest.exit(
+            f"official Bekasi boundaries not found in {path}; set PATRIOT_SHARED_DATA_DIR", 2
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(test_database_url: str, shared_data_dir: Path) -> Settings:
+    return Settings(
+        environment=Environment.TEST,
+        database_url=test_database_url,  # type: ignore[arg-type]
+        shared_data_dir=shared_data_dir,
+    )
+
+
+async def _recreate_database(url: str) -> None:
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+async def engine(test_database_url: str) -> AsyncIterator[AsyncEngine]:
+    await _recreate_database(test_database_url)
+    engine = create_async_engine(test_database_url, pool_size=5)
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade_head, test_database_url)
+    yield engine
+    await engine.dispose()
+
+
+def _upgrade_head(sync_conn: object, url: str) -> None:
+    config = alembic_config(url)
+    config.attributes["connection"] = sync_conn
+    command.upgrade(config, "head")
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside an outer transaction that is always rolled back."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if transaction.is_active:
+                await transaction.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    # Commits inside the code under test become savepoint releases, so the
+    # outer rollback still undoes them.
+    session = AsyncSession(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> Iterator[str]:
+    yield "asyncio"
+
+
+@pytest.fixture(scope="session")
+async def bekasi_boundary_set(engine: AsyncEngine, shared_data_dir: Path) -> int:
+    """The official Bekasi boundaries, imported and activated once per run."""
+    from geo.importer import ImportOptions, import_boundaries, plan_import
+
+    plan = plan_import(
+        kelurahan=json.loads((shared_data_dir / "kelurahan.geojson").read_text()),
+        kecamatan=None,
+        options=ImportOptions(source="Kemendagri kelurahan boundaries (test data)"),
+    )
+    assert plan.ok, plan.summary()
+    async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
+        return await import_boundaries(session=session, plan=plan, activate=True)
+
+
+@pytest.fixture
+async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[Starlette]:
+    """The real app; every session it opens joins the test's rolled-back transaction."""
+    application = create_app(settings)
+    async with LifespanManager(application):
+
+        def session_factory() -> AsyncSession:
+            return AsyncSession(
+                bind=connection,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="create_savepoint",
+            )
+
+        application.state.session_factory = session_factory
+        yield application
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://patriot.test") as client:
+        yield client
+
+
+@pytest.fixture
+def graphql(client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
+    """POST a GraphQL document; returns the decoded body after checking the status."""
+
+    async def run(query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
+        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    return run
