@@ -1,0 +1,1 @@
+"""Seed data for development and demos: `python -m seeds`."""
