@@ -6,6 +6,7 @@ escapes a resolver is a bug and is masked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -25,6 +26,16 @@ class ValidationFailed(PatriotError):
         self.problems = problems
 
 
+class ImportRefused(PatriotError):
+    """A boundary import plan with problems was handed over for writing; nothing was written."""
+
+    def __init__(self, problems: Sequence[object]) -> None:
+        self.problems = tuple(problems)
+        details = "; ".join(str(problem) for problem in self.problems[:3])
+        more = f" (and {len(self.problems) - 3} more)" if len(self.problems) > 3 else ""
+        super().__init__(f"import refused, {len(self.problems)} problem(s): {details}{more}")
+
+
 class NoActiveBoundarySet(PatriotError):
     def __init__(self) -> None:
         super().__init__("no boundary set is active: load seeds or import and activate boundaries")
@@ -32,3 +43,27 @@ class NoActiveBoundarySet(PatriotError):
 
 class InvalidArguments(PatriotError):
     """The caller combined arguments in a way the API does not accept."""
+
+
+class UnknownCategory(PatriotError):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"no active category has the code {code!r}")
+        self.code = code
+
+
+class IdempotencyConflict(PatriotError):
+    def __init__(self, *, source: str, idempotency_key: str, ticket: str) -> None:
+        super().__init__(
+            f"idempotency key {idempotency_key!r} of {source} was already used for case "
+            f"{ticket} with a different payload; use a new key for a new report"
+        )
+        self.ticket = ticket
+
+
+class OutsideJurisdiction(PatriotError):
+    """The report's location is outside the city, beyond the snap tolerance."""
+
+    def __init__(self, *, distance_m: float, nearest_kelurahan_id: int) -> None:
+        super().__init__(f"the location is {distance_m / 1000:.2f} km outside Kota Bekasi")
+        self.distance_m = distance_m
+        self.nearest_kelurahan_id = nearest_kelurahan_id
