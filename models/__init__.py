@@ -1,4 +1,33 @@
 from models.base import Base
 from models.boundaries import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
+from models.cases import OPEN_STATUSES, Case, CaseEvent, CaseStatus, EventType, TicketCounter
+from models.reference import (
+    KELURAHAN_OFFICE_CODE,
+    Category,
+    Dinas,
+    Holiday,
+    Partner,
+    ReportKind,
+    RoutingRule,
+)
 
-__all__ = ["Base", "BoundarySet", "Kecamatan", "Kelurahan", "KelurahanPiece"]
+__all__ = [
+    "KELURAHAN_OFFICE_CODE",
+    "OPEN_STATUSES",
+    "Base",
+    "BoundarySet",
+    "Case",
+    "CaseEvent",
+    "CaseStatus",
+    "Category",
+    "Dinas",
+    "EventType",
+    "Holiday",
+    "Kecamatan",
+    "Kelurahan",
+    "KelurahanPiece",
+    "Partner",
+    "ReportKind",
+    "RoutingRule",
+    "TicketCounter",
+]
