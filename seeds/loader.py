@@ -18,6 +18,13 @@ from geo.store import (
     write_boundary_set,
 )
 from seeds.approximate import build_approximate_boundaries
+from seeds.reference import (
+    REFERENCE_STEPS,
+    CategoriesOutcome,
+    DinasOutcome,
+    HolidaysOutcome,
+    PartnersOutcome,
+)
 
 
 class StepOutcome(Protocol):
@@ -89,7 +96,7 @@ async def seed_boundaries(*, session: AsyncSession) -> BoundariesOutcome:
 
 # In order: later steps (dinas, categories, holidays) may refer to rows that
 # earlier steps wrote. Add a step here and a property on SeedResult for it.
-SEED_STEPS: tuple[SeedStep, ...] = (seed_boundaries,)
+SEED_STEPS: tuple[SeedStep, ...] = (seed_boundaries, *REFERENCE_STEPS)
 
 _Outcome = TypeVar("_Outcome", bound=StepOutcome)
 
@@ -101,6 +108,22 @@ class SeedResult:
     @property
     def boundaries(self) -> BoundariesOutcome:
         return self._outcome(BoundariesOutcome)
+
+    @property
+    def partners(self) -> PartnersOutcome:
+        return self._outcome(PartnersOutcome)
+
+    @property
+    def dinas(self) -> DinasOutcome:
+        return self._outcome(DinasOutcome)
+
+    @property
+    def categories(self) -> CategoriesOutcome:
+        return self._outcome(CategoriesOutcome)
+
+    @property
+    def holidays(self) -> HolidaysOutcome:
+        return self._outcome(HolidaysOutcome)
 
     def lines(self) -> list[str]:
         return [f"{outcome.step}: {outcome.describe()}" for outcome in self.outcomes]

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from domain import reference
+from domain.errors import ValidationFailed
+from models import Holiday as HolidayModel
+from schema.context import Context
+from schema.errors import ValidationError
+
+
+@strawberry.type(
+    description="A day that is not a working day for the service levels: a national "
+    "holiday or a cuti bersama day. Weekends are never working days and are not listed."
+)
+class Holiday:
+    date: date
+    name: str
+
+    @classmethod
+    def from_model(cls, model: HolidayModel) -> Holiday:
+        return cls(date=model.day, name=model.name)
+
+
+@strawberry.type
+class HolidayQuery:
+    @strawberry.field(description="The holidays of one year, or of every year, by date.")
+    async def holidays(
+        self, info: strawberry.Info[Context, None], year: int | None = None
+    ) -> list[Holiday]:
+        async with info.context.db() as session:
+            models = await reference.list_holidays(session=session, year=year)
+        return [Holiday.from_model(m) for m in models]
+
+
+@strawberry.input
+class AddHolidayInput:
+    date: date
+    name: str = strawberry.field(description="e.g. `Cuti Bersama Idul Fitri 1447 Hijriah`.")
+
+
+AddHolidayResult = Annotated[Holiday | ValidationError, strawberry.union("AddHolidayResult")]
+RemoveHolidayResult = Annotated[Holiday | ValidationError, strawberry.union("RemoveHolidayResult")]
+
+
+@strawberry.type
+class HolidayMutation:
+    @strawberry.mutation
+    async def add_holiday(
+        self, info: strawberry.Info[Context, None], input: AddHolidayInput
+    ) -> AddHolidayResult:
+        try:
+            async with info.context.db() as session:
+                model = await reference.add_holiday(
+                    session=session, day=input.date, name=input.name
+                )
+        except ValidationFailed as error:
+            return ValidationError.from_exception(error)
+        return Holiday.from_model(model)
+
+    @strawberry.mutation(description="Returns the holiday that was removed.")
+    async def remove_holiday(
+        self, info: strawberry.Info[Context, None], date: date
+    ) -> RemoveHolidayResult:
+        try:
+            async with info.context.db() as session:
+                model = await reference.remove_holiday(session=session, day=date)
+        except ValidationFailed as error:
+            return ValidationError.from_exception(error)
+        return Holiday.from_model(model)
