@@ -127,7 +127,12 @@ async def locate_point(
 
 
 async def locate(
-    *, session: AsyncSession, lat: float, lon: float, snap_tolerance_m: float
+    *,
+    session: AsyncSession,
+    lat: float,
+    lon: float,
+    snap_tolerance_m: float,
+    field_prefix: str = "",
 ) -> Located | Outside:
     """Validate a coordinate pair from a caller and locate it.
 
@@ -135,7 +140,7 @@ async def locate(
     swapped is refused as swapped: far more likely a client bug than a report
     from the other side of the globe.
     """
-    point = validate_lat_lon(lat, lon)
+    point = validate_lat_lon(lat, lon, prefix=field_prefix)
     result = await locate_point(session=session, point=point, snap_tolerance_m=snap_tolerance_m)
     if isinstance(result, Outside) and -90.0 <= lon <= 90.0:
         swapped = await locate_point(
@@ -148,7 +153,7 @@ async def locate(
             raise ValidationFailed(
                 [
                     FieldProblem(
-                        "lat",
+                        f"{field_prefix}lat",
                         f"the point is outside the jurisdiction, but lat={lon}, lon={lat} is "
                         "inside: latitude and longitude look swapped",
                     )

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,8 +15,11 @@ from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
 from api.settings import Settings
+from domain import case_queries
 from geo import boundaries
-from models import BoundarySet, Kecamatan, Kelurahan
+from models import BoundarySet, CaseEvent, Category, Dinas, Kecamatan, Kelurahan, RoutingRule
+
+ReferenceRow = TypeVar("ReferenceRow", Dinas, Category, RoutingRule)
 
 GeometryKey = tuple[int, float | None]
 
@@ -64,12 +68,32 @@ class Loaders:
             self._load_kelurahan_of_kecamatan
         )
         self.boundary_set = DataLoader[int, BoundarySet | None](self._load_boundary_set)
+        self.dinas = DataLoader[int, Dinas | None](self._by_id_loader(Dinas))
+        self.category = DataLoader[int, Category | None](self._by_id_loader(Category))
+        self.routing_rule = DataLoader[int, RoutingRule | None](self._by_id_loader(RoutingRule))
+        self.case_events = DataLoader[int, list[CaseEvent]](self._load_case_events)
         self.kecamatan_geometry = DataLoader[GeometryKey, dict[str, Any]](
             self._load_kecamatan_geometry
         )
         self.kelurahan_geometry = DataLoader[GeometryKey, dict[str, Any]](
             self._load_kelurahan_geometry
         )
+
+    def _by_id_loader(
+        self, model: type[ReferenceRow]
+    ) -> Callable[[Sequence[int]], Awaitable[list[ReferenceRow | None]]]:
+        async def load(ids: Sequence[int]) -> list[ReferenceRow | None]:
+            async with self._context.db() as session:
+                rows = await session.scalars(select(model).where(model.id.in_(ids)))
+                found = {row.id: row for row in rows}
+            return [found.get(i) for i in ids]
+
+        return load
+
+    async def _load_case_events(self, case_ids: Sequence[int]) -> list[list[CaseEvent]]:
+        async with self._context.db() as session:
+            grouped = await case_queries.events_by_case_ids(session=session, case_ids=case_ids)
+        return [grouped[i] for i in case_ids]
 
     async def _load_kecamatan(self, ids: Sequence[int]) -> list[Kecamatan | None]:
         async with self._context.db() as session:

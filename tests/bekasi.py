@@ -100,3 +100,9 @@ def overlap_points(path: Path) -> list[tuple[Point, set[str]]]:
 def points_outside(path: Path, *, distance_m: float, count: int) -> list[Point]:
     ring = city(path).buffer(distance_m).exterior
     return [ring.interpolate(i / count, normalized=True) for i in range(count)]
+
+
+def interior_lat_lon(path: Path, code: str, *, margin_m: float = 50.0) -> tuple[float, float]:
+    """A point at least `margin_m` inside kelurahan `code`."""
+    kel = next(k for k in kelurahan_shapes(path) if k.code == code)
+    return to_lat_lon(kel.utm.buffer(-margin_m).representative_point())

@@ -177,3 +177,13 @@ def graphql(client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
         return body
 
     return run
+
+
+@pytest.fixture(scope="session")
+async def reference_data(engine: AsyncEngine, bekasi_boundary_set: int) -> None:
+    """Reference seed data (partners, dinas, categories, holidays), committed once per run."""
+    from seeds.reference import REFERENCE_STEPS
+
+    async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
+        for step in REFERENCE_STEPS:
+            await step(session=session)

