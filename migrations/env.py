@@ -9,8 +9,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from models.schema_compare import include_object
 from api.settings import Settings
+from models.schema_compare import include_object
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
