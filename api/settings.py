@@ -37,6 +37,23 @@ class Settings(BaseSettings):
         description="Folder holding the official kelurahan.geojson and kecamatan.geojson.",
     )
 
+    # Case lifecycle (service levels in working days, WIB).
+    reopen_window_working_days: int = Field(default=10, ge=1, le=60)
+    auto_close_working_days: int = Field(default=10, ge=1, le=60)
+    duplicate_window_days: int = Field(default=14, ge=1, le=365)
+    poc_escalation_after_hours: float = Field(
+        default=24.0, gt=0, description="How long after its due time an open case goes to the POC."
+    )
+    sweep_interval_s: float = Field(
+        default=60.0, gt=0, description="How often each process sweeps for overdue cases."
+    )
+    sweeper_enabled: bool = True
+
+    # Live feeds: "postgres" (LISTEN/NOTIFY, shared by every process on the database)
+    # or "memory" (one process only, for tests).
+    pubsub_url: str = Field(default="postgres://", pattern=r"^(postgres|memory)://")
+    live_counts_min_interval_s: float = Field(default=0.3, ge=0.05, le=10)
+
     graphiql: bool | None = Field(
         default=None, description="Serve GraphiQL; defaults to on outside production."
     )

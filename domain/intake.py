@@ -17,6 +17,7 @@ from domain.errors import (
     UnknownCategory,
     ValidationFailed,
 )
+from domain.events import record_event
 from domain.reference import find_routing_rule
 from domain.report_input import CleanReport, ReportInput, clean_report
 from domain.tickets import next_ticket
@@ -25,7 +26,6 @@ from geo import boundaries
 from geo.lookup import Located, Outside, active_set_id, locate
 from models import (
     Case,
-    CaseEvent,
     CaseStatus,
     Category,
     Dinas,
@@ -150,33 +150,31 @@ async def submit_report(
     )
     session.add(case)
     await session.flush()
-    session.add_all(
-        [
-            CaseEvent(
-                case_id=case.id,
-                type=EventType.CREATED.value,
-                actor=f"partner:{clean.source}",
-                at=now,
-                details={"status": case.status, "kind": case.kind, "category": category.code},
-            ),
-            CaseEvent(
-                case_id=case.id,
-                type=EventType.ROUTED.value,
-                actor="system",
-                at=now,
-                details={
-                    "kelurahan": case.kelurahan_code,
-                    "kecamatan": case.kecamatan_code,
-                    "dinas": dinas.code,
-                    "rule_id": case.routing_rule_id,
-                    "reason": reason,
-                    "snapped": case.routing_snapped,
-                    "distance_m": round(case.routing_distance_m, 1),
-                    "boundary_set_id": case.routing_boundary_set_id,
-                    "due_at": case.due_at.isoformat(),
-                },
-            ),
-        ]
+    record_event(
+        session=session,
+        case=case,
+        type=EventType.CREATED,
+        actor=f"partner:{clean.source}",
+        at=now,
+        details={"status": case.status, "kind": case.kind, "category": category.code},
+    )
+    record_event(
+        session=session,
+        case=case,
+        type=EventType.ROUTED,
+        actor="system",
+        at=now,
+        details={
+            "kelurahan": case.kelurahan_code,
+            "kecamatan": case.kecamatan_code,
+            "dinas": dinas.code,
+            "rule_id": case.routing_rule_id,
+            "reason": reason,
+            "snapped": case.routing_snapped,
+            "distance_m": round(case.routing_distance_m, 1),
+            "boundary_set_id": case.routing_boundary_set_id,
+            "due_at": case.due_at.isoformat(),
+        },
     )
     await session.flush()
     return Submitted(case=case, created=True)

@@ -1,6 +1,15 @@
 from models.base import Base
 from models.boundaries import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
-from models.cases import OPEN_STATUSES, Case, CaseEvent, CaseStatus, EventType, TicketCounter
+from models.cases import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseSupport,
+    EventType,
+    RejectionReason,
+    TicketCounter,
+)
 from models.reference import (
     KELURAHAN_OFFICE_CODE,
     Category,
@@ -19,6 +28,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseStatus",
+    "CaseSupport",
     "Category",
     "Dinas",
     "EventType",
@@ -27,6 +37,7 @@ __all__ = [
     "Kelurahan",
     "KelurahanPiece",
     "Partner",
+    "RejectionReason",
     "ReportKind",
     "RoutingRule",
     "TicketCounter",

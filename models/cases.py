@@ -25,7 +25,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import base as postgresql_base
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from models.base import Base
 
@@ -56,6 +58,41 @@ OPEN_STATUSES = frozenset(
 class EventType(StrEnum):
     CREATED = "CREATED"
     ROUTED = "ROUTED"
+    VERIFIED = "VERIFIED"
+    HELD = "HELD"
+    RESUMED = "RESUMED"
+    REJECTED = "REJECTED"
+    ASSIGNED = "ASSIGNED"
+    REROUTED = "REROUTED"
+    STARTED = "STARTED"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+    REOPENED = "REOPENED"
+    COMMENTED = "COMMENTED"
+    MARKED_DUPLICATE = "MARKED_DUPLICATE"
+    DUPLICATE_MERGED = "DUPLICATE_MERGED"
+    SUPPORTED = "SUPPORTED"
+    RATED = "RATED"
+    ESCALATED = "ESCALATED"
+
+
+class RejectionReason(StrEnum):
+    NOT_OUR_AUTHORITY = "NOT_OUR_AUTHORITY"  # bukan wewenang
+    INVALID = "INVALID"
+    SPAM = "SPAM"
+
+
+class TransactionId(UserDefinedType[int]):
+    """PostgreSQL's xid8: the id of the transaction that wrote a row."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
+
+# So that reflection (alembic's model/migration comparison) knows the type.
+postgresql_base.ischema_names["xid8"] = TransactionId
 
 
 def _sql_list(values: object) -> str:
@@ -104,6 +141,21 @@ class Case(Base):
     routing_distance_m: Mapped[float] = mapped_column(Float, server_default=text("0"))
     routing_rule_id: Mapped[int | None] = mapped_column(ForeignKey("routing_rule.id"))
     routing_reason: Mapped[str] = mapped_column(Text)
+    # Lifecycle.
+    assigned_to: Mapped[str | None] = mapped_column(Text)
+    held_from_status: Mapped[str | None] = mapped_column(String(16))
+    rejection_reason: Mapped[str | None] = mapped_column(String(32))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    evidence_urls: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
+    support_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    # 0: on time; 1: escalated to the handling dinas or kelurahan; 2: to the POC.
+    escalation_level: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed("to_tsvector('simple', title || ' ' || description)", persisted=True),
@@ -119,6 +171,15 @@ class Case(Base):
         Index("ix_case_category_id", "category_id"),
         Index("ix_case_created_at", "created_at"),
         Index("ix_case_search", "search", postgresql_using="gin"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_range"),
+        # The escalation sweep looks only at open cases past their due time.
+        Index(
+            "ix_case_open_due",
+            "due_at",
+            postgresql_where=text(
+                "status IN ('RECEIVED', 'VERIFIED', 'IN_PROGRESS', 'ON_HOLD', 'REOPENED')"
+            ),
+        ),
     )
 
 
@@ -133,6 +194,21 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # Readers of the live feed order events by (txid, id) and only read those of
+    # transactions older than every running one, so no late commit is ever skipped.
+    txid: Mapped[int] = mapped_column(TransactionId(), server_default=text("pg_current_xact_id()"))
+
+    __table_args__ = (Index("ix_case_event_txid_id", "txid", "id"),)
+
+
+class CaseSupport(Base):
+    """A citizen saying "I have this problem too", counted once per citizen."""
+
+    __tablename__ = "case_support"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), primary_key=True)
+    supporter: Mapped[str] = mapped_column(String(200), primary_key=True)  # partner:citizen id
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class TicketCounter(Base):

@@ -33,6 +33,9 @@ class Context:
     response: Response | None
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
+    # Who acts, as written to the event log. Until callers authenticate, everyone
+    # is anonymous.
+    actor: str = "anonymous"
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loaders: Loaders = field(init=False)
