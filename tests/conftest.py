@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from starlette.applications import Starlette
 
@@ -187,3 +187,10 @@ async def reference_data(engine: AsyncEngine, bekasi_boundary_set: int) -> None:
     async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
         for step in REFERENCE_STEPS:
             await step(session=session)
+
+
+async def wipe_committed_cases(engine: AsyncEngine) -> None:
+    """For the few tests that must really commit cases (concurrency, several
+    processes): TRUNCATE also bypasses the event log's append-only row trigger."""
+    async with engine.begin() as conn:
+        await conn.execute(text('TRUNCATE "case", ticket_counter CASCADE'))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from models import Case, CaseEvent, Category, Dinas, RoutingRule
 from tests import bekasi
+from tests.conftest import wipe_committed_cases
 from tests.factories import SUBMIT, report_input
 
 pytestmark = pytest.mark.usefixtures("reference_data")
@@ -318,6 +319,4 @@ async def test_twenty_concurrent_retries_create_exactly_one_case(
             )
         assert count == 1
     finally:
-        async with engine.begin() as conn:
-            # Only this test commits cases; TRUNCATE bypasses the append-only row trigger.
-            await conn.execute(text('TRUNCATE case_event, "case", ticket_counter'))
+        await wipe_committed_cases(engine)
