@@ -1,0 +1,173 @@
+"""Reading the event log in a total order that never skips a late commit.
+
+Events are ordered by (txid, id): the id of the writing transaction, then the
+event id. A reader only takes events of transactions older than every
+transaction still running (`pg_snapshot_xmin`), so an event that commits later
+than one already delivered always sorts after it: no gap, no repeat. The price
+is that a long-running writer holds the feed back until it ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import total_ordering
+
+from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from domain.errors import FieldProblem, ValidationFailed
+from geo.shapes import point_lat_lon
+from models import Case, CaseEvent, Category, Dinas
+from models.cases import TransactionId
+
+_CURSOR_PREFIX = "ev:"
+
+
+@total_ordering
+@dataclass(frozen=True)
+class FeedPosition:
+    txid: int
+    event_id: int
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, FeedPosition):
+            return NotImplemented
+        return (self.txid, self.event_id) < (other.txid, other.event_id)
+
+    def cursor(self) -> str:
+        raw = f"{_CURSOR_PREFIX}{self.txid}.{self.event_id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode()
+
+    @classmethod
+    def from_cursor(cls, cursor: str, *, field: str = "after") -> FeedPosition:
+        try:
+            raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+            if raw.startswith(_CURSOR_PREFIX):
+                txid, event_id = raw.removeprefix(_CURSOR_PREFIX).split(".")
+                return cls(int(txid), int(event_id))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            pass
+        raise ValidationFailed([FieldProblem(field, "not an event cursor returned by this API")])
+
+
+START = FeedPosition(0, 0)
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """An event with what filters need to know about its case, as it is now."""
+
+    position: FeedPosition
+    event: CaseEvent
+    case: Case
+    category_code: str
+    category_group_code: str | None
+    dinas_code: str
+    lat: float | None
+    lon: float | None
+
+
+def _settled() -> object:
+    # Transactions below the oldest running one have all ended.
+    return CaseEvent.txid < func.pg_snapshot_xmin(func.pg_current_snapshot())
+
+
+async def read_after(
+    *,
+    session: AsyncSession,
+    after: FeedPosition,
+    limit: int,
+    up_to: FeedPosition | None = None,
+) -> list[FeedItem]:
+    group = aliased(Category)
+    position = tuple_(CaseEvent.txid, CaseEvent.id)
+    statement = (
+        select(CaseEvent, Case, Category.code, group.code, Dinas.code)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .join(Category, Category.id == Case.category_id)
+        .outerjoin(group, group.id == Category.parent_id)
+        .join(Dinas, Dinas.id == Case.dinas_id)
+        .where(
+            position > tuple_(literal(after.txid, TransactionId()), literal(after.event_id)),
+            _settled(),
+        )
+        .order_by(CaseEvent.txid, CaseEvent.id)
+        .limit(limit)
+    )
+    if up_to is not None:
+        statement = statement.where(
+            position <= tuple_(literal(up_to.txid, TransactionId()), literal(up_to.event_id))
+        )
+    items = []
+    for event, case, category_code, group_code, dinas_code in await session.execute(statement):
+        point = point_lat_lon(case.location) if case.location is not None else None
+        items.append(
+            FeedItem(
+                position=FeedPosition(int(event.txid), event.id),
+                event=event,
+                case=case,
+                category_code=category_code,
+                category_group_code=group_code,
+                dinas_code=dinas_code,
+                lat=point.lat if point else None,
+                lon=point.lon if point else None,
+            )
+        )
+    return items
+
+
+async def head(*, session: AsyncSession) -> FeedPosition:
+    """The position of the newest settled event (START when there is none)."""
+    row = (
+        await session.execute(
+            select(CaseEvent.txid, CaseEvent.id)
+            .where(_settled())
+            .order_by(CaseEvent.txid.desc(), CaseEvent.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return FeedPosition(int(row[0]), row[1]) if row else START
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    kelurahan_codes: frozenset[str] = frozenset()
+    kecamatan_codes: frozenset[str] = frozenset()
+    dinas_codes: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    category_codes: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north
+    # The subscriber's access scope (see domain.access.sees_case).
+    visible: Callable[[FeedItem], bool] | None = None
+
+    def matches(self, item: FeedItem) -> bool:
+        case = item.case
+        if self.visible is not None and not self.visible(item):
+            return False
+        if self.kelurahan_codes and case.kelurahan_code not in self.kelurahan_codes:
+            return False
+        if self.kecamatan_codes and case.kecamatan_code not in self.kecamatan_codes:
+            return False
+        if self.dinas_codes and item.dinas_code not in self.dinas_codes:
+            return False
+        if self.statuses and case.status not in self.statuses:
+            return False
+        if self.kinds and case.kind not in self.kinds:
+            return False
+        if self.category_codes and not (
+            item.category_code in self.category_codes
+            or item.category_group_code in self.category_codes
+        ):
+            return False
+        if self.bbox is not None:
+            if item.lat is None or item.lon is None:
+                return False
+            west, south, east, north = self.bbox
+            if not (west <= item.lon <= east and south <= item.lat <= north):
+                return False
+        return True

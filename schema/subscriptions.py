@@ -1,0 +1,201 @@
+"""Live feeds for the POC screens (graphql-transport-ws)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from dataclasses import replace
+from enum import Enum
+
+import strawberry
+
+from api.live import FellBehind, LiveFeed
+from domain.access import case_scope, sees_case
+from domain.case_counts import CountGroup, GroupCount, open_case_counts
+from domain.case_queries import CaseFilter
+from domain.event_feed import FeedFilter, FeedItem, FeedPosition, read_after
+from schema.case import BBoxInput, Case, CaseEvent, CaseFilterInput, CaseStatus
+from schema.category import ReportKind
+from schema.context import Context
+
+REPLAY_BATCH = 500
+
+
+@strawberry.input(description="All given conditions must hold; lists match any of their values.")
+class CaseEventFilterInput:
+    kelurahan_codes: list[str] | None = None
+    kecamatan_codes: list[str] | None = None
+    dinas_codes: list[str] | None = None
+    statuses: list[CaseStatus] | None = strawberry.field(
+        default=None, description="The case's status after the event."
+    )
+    category_codes: list[str] | None = strawberry.field(
+        default=None, description="Category codes; a group code selects its categories."
+    )
+    kinds: list[ReportKind] | None = None
+    bbox: BBoxInput | None = None
+
+    def to_domain(self) -> FeedFilter:
+        return FeedFilter(
+            kelurahan_codes=frozenset(self.kelurahan_codes or ()),
+            kecamatan_codes=frozenset(self.kecamatan_codes or ()),
+            dinas_codes=frozenset(self.dinas_codes or ()),
+            statuses=frozenset(s.value for s in self.statuses or ()),
+            category_codes=frozenset(self.category_codes or ()),
+            kinds=frozenset(k.value for k in self.kinds or ()),
+            bbox=(self.bbox.west, self.bbox.south, self.bbox.east, self.bbox.north)
+            if self.bbox
+            else None,
+        )
+
+
+@strawberry.type(description="One event of a case, as it was committed.")
+class CaseEventUpdate:
+    cursor: str = strawberry.field(
+        description="Pass as `after` when reconnecting to receive what was missed."
+    )
+    event: CaseEvent
+    case: Case = strawberry.field(description="The case as it is now.")
+
+
+@strawberry.enum
+class CaseCountGroup(Enum):
+    STATUS = "STATUS"
+    DINAS = "DINAS"
+    KELURAHAN = "KELURAHAN"
+    KECAMATAN = "KECAMATAN"
+    CATEGORY = "CATEGORY"
+
+
+@strawberry.type
+class CaseCount:
+    key: str | None = strawberry.field(description="Code of the group; null for city-wide cases.")
+    label: str | None
+    count: int
+
+
+@strawberry.type(description="Open cases counted by one grouping.")
+class OpenCaseCounts:
+    group_by: CaseCountGroup
+    total: int
+    groups: list[CaseCount]
+
+
+def _update(item: FeedItem) -> CaseEventUpdate:
+    return CaseEventUpdate(
+        cursor=item.position.cursor(),
+        event=CaseEvent.from_model(item.event),
+        case=Case(model=item.case),
+    )
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="Every event of matching cases as it commits, in order. Reconnect with "
+        "`after` set to the last cursor seen to receive every missed event first, then live "
+        "ones, with no gap and no repeat."
+    )
+    async def case_events(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: CaseEventFilterInput | None = None,
+        after: str | None = None,
+    ) -> AsyncGenerator[CaseEventUpdate, None]:
+        context = info.context
+        context.short_sessions = True
+        live: LiveFeed = context.request.app.state.live
+        principal = context.principal
+        feed_filter = replace(
+            filter.to_domain() if filter else FeedFilter(),
+            visible=lambda item: sees_case(
+                principal,
+                source=item.case.source,
+                kecamatan_code=item.case.kecamatan_code,
+                kelurahan_code=item.case.kelurahan_code,
+                dinas_code=item.dinas_code,
+            ),
+        )
+        resume_from = FeedPosition.from_cursor(after) if after else None
+        listener = live.register(feed_filter)
+        try:
+            last = resume_from or listener.start
+            if resume_from is not None:
+                async for item in _replay(context, feed_filter, last, listener.start):
+                    last = item.position
+                    context.fresh_loaders()
+                    yield _update(item)
+            while True:
+                try:
+                    item = await listener.next()
+                except FellBehind:
+                    caught_up_to = live.position
+                    listener.reset()
+                    async for item in _replay(context, feed_filter, last, caught_up_to):
+                        last = item.position
+                        context.fresh_loaders()
+                        yield _update(item)
+                    continue
+                if item.position <= last:
+                    continue
+                last = item.position
+                context.fresh_loaders()
+                yield _update(item)
+        finally:
+            live.unregister(listener)
+
+    @strawberry.subscription(
+        description="Open cases counted by a grouping: the current counts at once, then a "
+        "fresh set whenever they change (a few per second at most)."
+    )
+    async def open_case_counts(
+        self,
+        info: strawberry.Info[Context, None],
+        group_by: CaseCountGroup,
+        filter: CaseFilterInput | None = None,
+    ) -> AsyncGenerator[OpenCaseCounts, None]:
+        context = info.context
+        context.short_sessions = True
+        live: LiveFeed = context.request.app.state.live
+        case_filter = filter.to_domain() if filter else CaseFilter()
+        listener = live.register(FeedFilter(), wants_items=False)
+        min_interval = context.settings.live_counts_min_interval_s
+        previous: list[GroupCount] | None = None
+        try:
+            while True:
+                listener.changed.clear()
+                async with context.db() as session:
+                    counts = await open_case_counts(
+                        session=session,
+                        group_by=CountGroup(group_by.value),
+                        case_filter=case_filter,
+                        scope=case_scope(context.principal),
+                    )
+                if counts != previous:
+                    previous = counts
+                    yield OpenCaseCounts(
+                        group_by=group_by,
+                        total=sum(c.count for c in counts),
+                        groups=[CaseCount(key=c.key, label=c.label, count=c.count) for c in counts],
+                    )
+                await listener.changed.wait()
+                await asyncio.sleep(min_interval)  # coalesce bursts of changes
+        finally:
+            live.unregister(listener)
+
+
+async def _replay(
+    context: Context, feed_filter: FeedFilter, after: FeedPosition, up_to: FeedPosition
+) -> AsyncGenerator[FeedItem, None]:
+    position = after
+    while position < up_to:
+        async with context.db() as session:
+            items = await read_after(
+                session=session, after=position, up_to=up_to, limit=REPLAY_BATCH
+            )
+        for item in items:
+            position = item.position
+            if feed_filter.matches(item):
+                yield item
+        if len(items) < REPLAY_BATCH:
+            return
