@@ -23,6 +23,7 @@ from domain.report_input import CleanReport, ReportInput, clean_report
 from domain.tickets import next_ticket
 from domain.working_days import JAKARTA, due_at
 from geo import boundaries
+from geo.coordinates import LatLon
 from geo.lookup import Located, Outside, active_set_id, locate
 from models import (
     Case,
@@ -33,6 +34,7 @@ from models import (
     Holiday,
     Kelurahan,
     Partner,
+    RoutingRule,
 )
 
 # Holidays further ahead than this cannot matter for any service level we set.
@@ -79,16 +81,10 @@ async def submit_report(
     category = await _category(session=session, clean=clean)
     place = await _place(session=session, clean=clean, snap_tolerance_m=snap_tolerance_m)
     kelurahan = place.kelurahan
-    rule = await find_routing_rule(
-        session=session,
-        category_id=category.id,
-        kecamatan_code=kelurahan.code[:8] if kelurahan else None,
-        kelurahan_code=kelurahan.code if kelurahan else None,
-        point=clean.location,
+    routing = await choose_dinas(
+        session=session, category=category, kelurahan=kelurahan, point=clean.location
     )
-    dinas_id = rule.dinas_id if rule else category.default_dinas_id
-    assert dinas_id is not None  # leaf categories always name a dinas (a table constraint)
-    dinas = await session.get_one(Dinas, dinas_id)
+    dinas, rule, reason = routing.dinas, routing.rule, routing.reason
     if dinas.is_kelurahan_office and kelurahan is None:
         raise ValidationFailed(
             [
@@ -99,10 +95,6 @@ async def submit_report(
                 )
             ]
         )
-    if rule:
-        reason = f"routing rule {rule.id} ({rule.description}, priority {rule.priority})"
-    else:
-        reason = f"default dinas of category {category.code}"
 
     holidays = await _holidays(session=session, now=now)
     ticket = await next_ticket(session=session, created_at=now)
@@ -178,6 +170,36 @@ async def submit_report(
     )
     await session.flush()
     return Submitted(case=case, created=True)
+
+
+@dataclass(frozen=True)
+class RoutingChoice:
+    dinas: Dinas
+    rule: RoutingRule | None
+    reason: str  # why this dinas, as stored in the case's routing_reason
+
+
+async def choose_dinas(
+    *, session: AsyncSession, category: Category, kelurahan: Kelurahan | None, point: LatLon | None
+) -> RoutingChoice:
+    """The dinas for a report of `category` at a place: the highest-priority routing
+    rule that covers it, otherwise the category's default. Intake and rerouting
+    share it so that a corrected location lands where a new report there would."""
+    rule = await find_routing_rule(
+        session=session,
+        category_id=category.id,
+        kecamatan_code=kelurahan.code[:8] if kelurahan else None,
+        kelurahan_code=kelurahan.code if kelurahan else None,
+        point=point,
+    )
+    dinas_id = rule.dinas_id if rule else category.default_dinas_id
+    assert dinas_id is not None  # leaf categories always name a dinas (a table constraint)
+    dinas = await session.get_one(Dinas, dinas_id)
+    if rule:
+        reason = f"routing rule {rule.id} ({rule.description}, priority {rule.priority})"
+    else:
+        reason = f"default dinas of category {category.code}"
+    return RoutingChoice(dinas=dinas, rule=rule, reason=reason)
 
 
 async def _check_partner(*, session: AsyncSession, source: str) -> None:
