@@ -1,0 +1,146 @@
+"""The background sweep of each server process: escalations and automatic closing.
+
+Every process runs one; they share the work without coordination because the
+domain functions lock cases with SKIP LOCKED. A sweep is one short transaction
+in its own session: the live feed holds back events until every writer that
+started before them has ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import orjson
+from starlette.applications import Starlette
+
+from api.settings import Settings
+from domain.escalation import (
+    DEFAULT_BATCH_SIZE,
+    auto_close_resolved,
+    escalate_overdue,
+    load_holidays,
+)
+from domain.events import wrote_events
+from domain.working_days import JAKARTA
+
+logger = logging.getLogger("patriot.sweeper")
+
+LIVE_FEED_CHANNEL = "case_events"
+# Up to this fraction of the interval is added at random, so that processes
+# started together do not sweep in lockstep.
+JITTER = 0.2
+STOP_GRACE_S = 10.0
+# Enough holidays to count back any auto-close window (at most 60 working days).
+HOLIDAY_LOOKBACK = timedelta(days=366)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    escalated_cases: int
+    escalated_to_dinas: int
+    escalated_to_poc: int
+    closed: int
+    duration_ms: float
+
+    @property
+    def full_batch(self) -> bool:
+        return max(self.escalated_cases, self.closed) >= DEFAULT_BATCH_SIZE
+
+
+class Sweeper:
+    def __init__(self, app: Starlette, *, settings: Settings) -> None:
+        self._app = app
+        self._settings = settings
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("the sweeper is already running")
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="patriot-sweeper")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        # A sweep under way finishes (its statements are bounded by the statement
+        # timeout); one that does not is cancelled and rolled back.
+        _done, pending = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+        if pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def sweep_once(self, *, now: datetime | None = None) -> SweepResult:
+        started = time.perf_counter()
+        now = now or datetime.now(UTC)
+        settings = self._settings
+        today = now.astimezone(JAKARTA).date()
+        # The app's current factory, read at each sweep: one short session per sweep.
+        async with self._app.state.session_factory() as session:
+            async with session.begin():
+                escalations = await escalate_overdue(
+                    session=session,
+                    now=now,
+                    poc_after=timedelta(hours=settings.poc_escalation_after_hours),
+                )
+                holidays = await load_holidays(
+                    session=session, start=today - HOLIDAY_LOOKBACK, end=today
+                )
+                closed = await auto_close_resolved(
+                    session=session,
+                    now=now,
+                    after_working_days=settings.auto_close_working_days,
+                    holidays=holidays,
+                )
+            woke = wrote_events(session)
+        result = SweepResult(
+            escalated_cases=len({e.case_id for e in escalations}),
+            escalated_to_dinas=sum(1 for e in escalations if e.level == 1),
+            escalated_to_poc=sum(1 for e in escalations if e.level == 2),
+            closed=len(closed),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        # Quiet sweeps only at debug level: every process sweeps every minute.
+        busy = bool(result.escalated_cases or result.closed)
+        _log("sweep", result.__dict__, level=logging.INFO if busy else logging.DEBUG)
+        if woke:
+            pubsub = getattr(self._app.state, "pubsub", None)
+            if pubsub is not None:
+                await pubsub.publish(LIVE_FEED_CHANNEL)
+        return result
+
+    async def _run(self) -> None:
+        interval = self._settings.sweep_interval_s
+        delay = interval
+        while not await self._wait(delay + random.uniform(0, interval * JITTER)):
+            delay = interval
+            try:
+                result = await self.sweep_once()
+            except Exception as error:  # one failed sweep must never stop the next ones
+                _log("sweep_failed", {"error": type(error).__name__}, level=logging.ERROR)
+                # The message may quote statement parameters: only on request.
+                logger.debug("sweep failure", exc_info=True)
+                continue
+            if result.full_batch:
+                delay = 0  # a backlog: keep going, still one short transaction at a time
+
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep, waking early when asked to stop; True if stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
+
+
+def _log(event: str, fields: dict[str, object], *, level: int = logging.INFO) -> None:
+    if logger.isEnabledFor(level):
+        logger.log(level, orjson.dumps({"event": event, "pid": os.getpid(), **fields}).decode())
