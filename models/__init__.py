@@ -16,6 +16,7 @@ from models.reference import (
     Dinas,
     Holiday,
     Partner,
+    PartnerKey,
     ReportKind,
     RoutingRule,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Kelurahan",
     "KelurahanPiece",
     "Partner",
+    "PartnerKey",
     "RejectionReason",
     "ReportKind",
     "RoutingRule",

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
-from geo import boundaries
+from domain.access import Action
+from geo import boundaries, store
 from models import BoundarySet as BoundarySetModel
 from schema.context import Context
 
@@ -53,3 +55,34 @@ class BoundarySetQuery:
         async with info.context.db() as session:
             models = await boundaries.list_boundary_sets(session=session)
         return [BoundarySet.from_model(m) for m in models]
+
+
+@strawberry.type(description="No boundary set has this id.")
+class BoundarySetNotFound:
+    message: str
+
+
+ActivateBoundarySetResult = Annotated[
+    BoundarySet | BoundarySetNotFound, strawberry.union("ActivateBoundarySetResult")
+]
+
+
+@strawberry.type
+class BoundarySetMutation:
+    @strawberry.mutation(
+        description="Make an imported boundary set the one lookups use, in one step "
+        "(administrators only). Cases keep the kelurahan they were routed to."
+    )
+    async def activate_boundary_set(
+        self, info: strawberry.Info[Context, None], id: strawberry.ID
+    ) -> ActivateBoundarySetResult:
+        info.context.require(Action.ADMINISTER)
+        if not str(id).isdigit():
+            return BoundarySetNotFound(message=f"no boundary set has the id {id!r}")
+        async with info.context.db() as session:
+            try:
+                await store.activate_boundary_set(session=session, boundary_set_id=int(id))
+            except store.BoundarySetNotFound as error:
+                return BoundarySetNotFound(message=str(error))
+            models = await boundaries.boundary_sets_by_ids(session=session, ids=[int(id)])
+        return BoundarySet.from_model(models[int(id)])

@@ -6,6 +6,7 @@ import strawberry
 
 import models.reference
 from domain import reference
+from domain.access import Action
 from domain.errors import ValidationFailed
 from models import Category as CategoryModel
 from schema.context import Context
@@ -175,6 +176,7 @@ class CategoryMutation:
     async def create_category(
         self, info: strawberry.Info[Context, None], input: CreateCategoryInput
     ) -> CreateCategoryResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.create_category(
@@ -195,6 +197,7 @@ class CategoryMutation:
     async def update_category(
         self, info: strawberry.Info[Context, None], input: UpdateCategoryInput
     ) -> UpdateCategoryResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.update_category(

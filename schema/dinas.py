@@ -5,6 +5,7 @@ from typing import Annotated, TypeVar
 import strawberry
 
 from domain import reference
+from domain.access import Action
 from domain.errors import ValidationFailed
 from domain.reference import KEEP, Keep
 from models import Dinas as DinasModel
@@ -104,6 +105,7 @@ class DinasMutation:
     async def create_dinas(
         self, info: strawberry.Info[Context, None], input: CreateDinasInput
     ) -> CreateDinasResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.create_dinas(
@@ -121,6 +123,7 @@ class DinasMutation:
     async def update_dinas(
         self, info: strawberry.Info[Context, None], input: UpdateDinasInput
     ) -> UpdateDinasResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.update_dinas(

@@ -6,6 +6,7 @@ from typing import Annotated
 import strawberry
 
 from domain import reference
+from domain.access import Action
 from domain.errors import ValidationFailed
 from models import Holiday as HolidayModel
 from schema.context import Context
@@ -52,6 +53,7 @@ class HolidayMutation:
     async def add_holiday(
         self, info: strawberry.Info[Context, None], input: AddHolidayInput
     ) -> AddHolidayResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.add_holiday(
@@ -65,6 +67,7 @@ class HolidayMutation:
     async def remove_holiday(
         self, info: strawberry.Info[Context, None], date: date
     ) -> RemoveHolidayResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.remove_holiday(session=session, day=date)

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 import strawberry
 
 from domain import reference
+from domain.access import Action
 from domain.errors import FieldProblem, ValidationFailed
 from domain.reference import KEEP, Keep
 from geo.rules import area_as_geojson
@@ -135,6 +136,7 @@ class RoutingRuleMutation:
     async def create_routing_rule(
         self, info: strawberry.Info[Context, None], input: CreateRoutingRuleInput
     ) -> CreateRoutingRuleResult:
+        info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
                 model = await reference.create_routing_rule(
@@ -155,6 +157,7 @@ class RoutingRuleMutation:
     async def update_routing_rule(
         self, info: strawberry.Info[Context, None], input: UpdateRoutingRuleInput
     ) -> UpdateRoutingRuleResult:
+        info.context.require(Action.ADMINISTER)
         try:
             rule_id = _rule_id(input.id)
             async with info.context.db() as session:
@@ -179,6 +182,7 @@ class RoutingRuleMutation:
     async def deactivate_routing_rule(
         self, info: strawberry.Info[Context, None], id: strawberry.ID
     ) -> DeactivateRoutingRuleResult:
+        info.context.require(Action.ADMINISTER)
         try:
             rule_id = _rule_id(id)
             async with info.context.db() as session:

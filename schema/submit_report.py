@@ -6,6 +6,7 @@ from typing import Annotated
 import strawberry
 
 from domain import errors
+from domain.access import Action
 from domain.intake import submit_report
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
@@ -27,7 +28,9 @@ class ReporterInput:
 
 @strawberry.input
 class SubmitReportInput:
-    source: str = strawberry.field(description="The partner app: POT, SOROT, ...")
+    source: str = strawberry.field(
+        description="The partner app: POT, SOROT, ...; must be the one the API key belongs to."
+    )
     kind: ReportKind
     category_code: str
     title: str = strawberry.field(description="At most 200 characters.")
@@ -114,6 +117,19 @@ class SubmitReportMutation:
         info: strawberry.Info[Context, None],
         input: SubmitReportInput,
     ) -> SubmitReportResult:
+        principal = info.context.require(Action.SUBMIT)
+        if input.source.strip().upper() != principal.partner_code:
+            return ValidationError.from_exception(
+                errors.ValidationFailed(
+                    [
+                        errors.FieldProblem(
+                            "source",
+                            f"this API key belongs to {principal.partner_code}; "
+                            f"it cannot submit for {input.source!r}",
+                        )
+                    ]
+                )
+            )
         try:
             # A refusal is a normal result and the operation commits, so whatever
             # the attempt wrote before it was refused goes back with the savepoint.

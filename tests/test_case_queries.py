@@ -14,6 +14,12 @@ from tests.factories import make_case
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
+
+@pytest.fixture
+def caller() -> str:
+    return "POC_OPERATOR"
+
+
 PAGE = """
 query Page($first: Int!, $after: String, $filter: CaseFilterInput) {
   cases(first: $first, after: $after, filter: $filter) {

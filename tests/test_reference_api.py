@@ -10,6 +10,11 @@ from shapely.geometry import mapping
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
+
+@pytest.fixture
+def caller() -> str:
+    return "ADMIN"
+
 SQUARE = dict(mapping(box(106.99, -6.26, 107.0, -6.25)))
 
 

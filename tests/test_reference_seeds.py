@@ -18,6 +18,7 @@ from models import (
     Dinas,
     Holiday,
     Partner,
+    PartnerKey,
     ReportKind,
     RoutingRule,
 )
@@ -167,6 +168,7 @@ async def empty(session: AsyncSession) -> None:
     """A database without reference data, whatever other tests committed (the
     `reference_data` fixture seeds once per run); rolled back with the test."""
     await session.execute(delete(RoutingRule))
+    await session.execute(delete(PartnerKey))
     await session.execute(delete(Category).where(Category.parent_id.is_not(None)))
     for model in (Category, Dinas, Holiday, Partner):
         await session.execute(delete(model))

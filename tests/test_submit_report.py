@@ -20,6 +20,11 @@ from tests.factories import SUBMIT, report_input
 pytestmark = pytest.mark.usefixtures("reference_data")
 
 
+@pytest.fixture
+def caller() -> str:
+    return "partner:POT"
+
+
 async def submit(graphql: Any, **overrides: Any) -> dict[str, Any]:
     body = await graphql(SUBMIT, {"input": report_input(**overrides)})
     assert "errors" not in body, body
@@ -288,7 +293,7 @@ async def test_due_dates_skip_weekends_and_holidays(
 
 
 async def test_twenty_concurrent_retries_create_exactly_one_case(
-    settings: Any, engine: AsyncEngine
+    settings: Any, engine: AsyncEngine, committed_credentials: Any
 ) -> None:
     """Real commits on separate connections: cleaned up afterwards."""
     from asgi_lifespan import LifespanManager
@@ -306,7 +311,11 @@ async def test_twenty_concurrent_retries_create_exactly_one_case(
         ):
             responses = await asyncio.gather(
                 *[
-                    client.post("/graphql", json={"query": SUBMIT, "variables": {"input": payload}})
+                    client.post(
+                        "/graphql",
+                        json={"query": SUBMIT, "variables": {"input": payload}},
+                        headers=committed_credentials("partner:SOROT"),
+                    )
                     for _ in range(20)
                 ]
             )

@@ -1,0 +1,187 @@
+"""The public view of cases: what anyone may know about non-confidential reports.
+
+Never the reporter, the title or the description (citizens write personal
+details into them); the location is rounded to about 100 m.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from domain import case_queries
+from domain.access import public_scope
+from domain.case_queries import CaseFilter, Near
+from geo.case_filters import BBox
+from geo.coordinates import LatLon
+from geo.shapes import point_lat_lon
+from models import Case as CaseModel
+from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, PageInfo
+from schema.category import Category, ReportKind
+from schema.context import Context
+from schema.kecamatan import Kecamatan
+from schema.kelurahan import Kelurahan, load_kelurahan
+
+PUBLIC_LOCATION_DECIMALS = 3  # about 110 m of latitude
+
+
+@strawberry.type(description="A case as the public may see it.")
+class PublicCase:
+    model: strawberry.Private[CaseModel]
+
+    @strawberry.field
+    def ticket(self) -> str:
+        return self.model.ticket
+
+    @strawberry.field
+    def kind(self) -> ReportKind:
+        return ReportKind(self.model.kind)
+
+    @strawberry.field
+    def status(self) -> CaseStatus:
+        return CaseStatus(self.model.status)
+
+    @strawberry.field
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.model.status]
+
+    @strawberry.field(description="Rounded to about 100 m.")
+    def location(self) -> GeoPoint | None:
+        if self.model.location is None:
+            return None
+        point = point_lat_lon(self.model.location)
+        return GeoPoint(
+            lat=round(point.lat, PUBLIC_LOCATION_DECIMALS),
+            lon=round(point.lon, PUBLIC_LOCATION_DECIMALS),
+        )
+
+    @strawberry.field
+    async def category(self, info: strawberry.Info[Context, None]) -> Category:
+        model = await info.context.loaders.category.load(self.model.category_id)
+        if model is None:
+            raise LookupError(f"category {self.model.category_id} vanished")
+        return Category.from_model(model)
+
+    @strawberry.field
+    async def kelurahan(self, info: strawberry.Info[Context, None]) -> Kelurahan | None:
+        if self.model.kelurahan_id is None:
+            return None
+        return await load_kelurahan(info, self.model.kelurahan_id)
+
+    @strawberry.field
+    async def kecamatan(self, info: strawberry.Info[Context, None]) -> Kecamatan | None:
+        if self.model.kecamatan_id is None:
+            return None
+        model = await info.context.loaders.kecamatan.load(self.model.kecamatan_id)
+        return Kecamatan.from_model(model) if model else None
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.model.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime:
+        return self.model.updated_at
+
+    @strawberry.field
+    def due_at(self) -> datetime:
+        return self.model.due_at
+
+    @strawberry.field
+    def resolved_at(self) -> datetime | None:
+        return self.model.resolved_at
+
+    @strawberry.field
+    def closed_at(self) -> datetime | None:
+        return self.model.closed_at
+
+    @strawberry.field
+    def support_count(self) -> int:
+        return self.model.support_count
+
+
+@strawberry.input(description="Public filters; text search needs sign-in.")
+class PublicCaseFilterInput:
+    statuses: list[CaseStatus] | None = None
+    kinds: list[ReportKind] | None = None
+    category_codes: list[str] | None = None
+    kelurahan_codes: list[str] | None = None
+    kecamatan_codes: list[str] | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    bbox: BBoxInput | None = None
+    near: NearInput | None = None
+
+    def to_domain(self) -> CaseFilter:
+        return CaseFilter(
+            statuses=[s.value for s in self.statuses or []],
+            kinds=[k.value for k in self.kinds or []],
+            category_codes=self.category_codes or [],
+            kelurahan_codes=self.kelurahan_codes or [],
+            kecamatan_codes=self.kecamatan_codes or [],
+            created_from=self.created_from,
+            created_to=self.created_to,
+            bbox=BBox(self.bbox.west, self.bbox.south, self.bbox.east, self.bbox.north)
+            if self.bbox
+            else None,
+            near=Near(LatLon(self.near.lat, self.near.lon), self.near.radius_m)
+            if self.near
+            else None,
+        )
+
+
+@strawberry.type
+class PublicCaseEdge:
+    cursor: str
+    node: PublicCase
+
+
+@strawberry.type
+class PublicCaseConnection:
+    edges: list[PublicCaseEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class PublicCaseQuery:
+    @strawberry.field(description="The public view of a non-confidential case; null otherwise.")
+    async def public_case(
+        self, info: strawberry.Info[Context, None], ticket: str
+    ) -> PublicCase | None:
+        async with info.context.db() as session:
+            model = await case_queries.case_by_ticket(
+                session=session, ticket=ticket, scope=public_scope()
+            )
+        return PublicCase(model=model) if model else None
+
+    @strawberry.field(description="Non-confidential cases, newest first, at most 100 a page.")
+    async def public_cases(
+        self,
+        info: strawberry.Info[Context, None],
+        filter: PublicCaseFilterInput | None = None,
+        first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
+        after: str | None = None,
+    ) -> PublicCaseConnection:
+        async with info.context.db() as session:
+            page = await case_queries.list_cases(
+                session=session,
+                case_filter=filter.to_domain() if filter else CaseFilter(),
+                scope=public_scope(),
+                first=first,
+                after=after,
+            )
+        edges = [
+            PublicCaseEdge(cursor=case_queries.encode_cursor(c.id), node=PublicCase(model=c))
+            for c in page.cases
+        ]
+        return PublicCaseConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
