@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -14,16 +15,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from api.auth import Authenticator
 from api.database import create_engine, create_session_factory
 from api.errors import PublicErrors
 from api.graphql_http import GraphQLView
+from api.limits import middleware as limit_middleware
+from api.limits import schema_extensions as limit_extensions
+from api.live import LiveFeed
 from api.observability import Metrics, OperationObserver
-from api.settings import Settings
+from api.poc import poc_routes
+from api.pubsub import create_pubsub
+from api.settings import Environment, Settings
+from api.sweeper import Sweeper
 from api.transactions import TransactionPerOperation
 from geo.lookup import active_set_id
 from schema import build_schema
 
 logger = logging.getLogger("patriot")
+
+SHUTDOWN_STEP_TIMEOUT_S = 5.0
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -32,10 +42,12 @@ def create_app(settings: Settings) -> Starlette:
         # Exit order is the reverse: errors are made public first, then the
         # transaction sees them, then the observer logs the final outcome.
         extensions=[
+            *limit_extensions(settings),
             functools.partial(OperationObserver, metrics=metrics),
             TransactionPerOperation,
             PublicErrors,
-        ]
+        ],
+        production=settings.environment is Environment.PRODUCTION,
     )
 
     @asynccontextmanager
@@ -43,10 +55,33 @@ def create_app(settings: Settings) -> Starlette:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.session_factory = create_session_factory(engine)
+        # Looks the factory up per use, so that tests can swap it.
+        app.state.authenticator = Authenticator(
+            settings=settings, session_factory=lambda: app.state.session_factory()
+        )
+        pubsub = create_pubsub(settings.pubsub_url, database_url=settings.sqlalchemy_url)
+        await pubsub.connect()
+        app.state.pubsub = pubsub
+        live = LiveFeed(session_factory=app.state.session_factory, pubsub=pubsub)
+        await live.start()
+        app.state.live = live
+        app.state.sweeper = sweeper = Sweeper(app, settings=settings)
+        if settings.sweeper_enabled:
+            sweeper.start()
         try:
             yield
         finally:
-            await engine.dispose()
+            # A shutdown must finish even when the database does not answer.
+            for name, step in (
+                ("sweeper", sweeper.stop),
+                ("live feed", live.stop),
+                ("pub/sub", pubsub.disconnect),
+                ("database pool", engine.dispose),
+            ):
+                try:
+                    await asyncio.wait_for(step(), timeout=SHUTDOWN_STEP_TIMEOUT_S)
+                except TimeoutError:
+                    logger.warning("shutdown: %s did not stop in time", name)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -77,8 +112,10 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", prometheus),
+            *poc_routes(settings),
         ],
         lifespan=lifespan,
+        middleware=limit_middleware(settings),
     )
     app.state.settings = settings
     app.state.metrics = metrics

@@ -10,12 +10,31 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import InvalidArguments, NoActiveBoundarySet, PatriotError, ValidationFailed
+from api.auth import InvalidCredentials
+from api.limits import CostLimitExceeded, RateLimited
+from domain.access import Forbidden, NotAuthenticated
+from domain.errors import (
+    CaseNotFound,
+    InvalidArguments,
+    InvalidTransition,
+    NoActiveBoundarySet,
+    PatriotError,
+    ReopenWindowClosed,
+    ValidationFailed,
+)
 
 ERROR_CODES: dict[type[PatriotError], str] = {
     ValidationFailed: "BAD_USER_INPUT",
     InvalidArguments: "BAD_USER_INPUT",
     NoActiveBoundarySet: "NO_ACTIVE_BOUNDARY_SET",
+    CaseNotFound: "NOT_FOUND",
+    InvalidTransition: "INVALID_TRANSITION",
+    ReopenWindowClosed: "REOPEN_WINDOW_CLOSED",
+    CostLimitExceeded: "COST_LIMIT",
+    RateLimited: "RATE_LIMITED",
+    NotAuthenticated: "UNAUTHENTICATED",
+    InvalidCredentials: "UNAUTHENTICATED",
+    Forbidden: "FORBIDDEN",
 }
 INTERNAL_MESSAGE = "Internal server error; the incident has been logged."
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import orjson
@@ -9,11 +11,17 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
+from api.auth import InvalidCredentials
+from api.limits import is_rate_limited
 from api.settings import Settings
+from domain.access import ANONYMOUS
 from schema.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -23,6 +31,20 @@ _ACCEPTS_GRAPHQL_RESPONSE = "patriot_accepts_graphql_response_json"
 def _accepts_graphql_response_json(request: Request) -> bool:
     accept = request.headers.get("accept", "")
     return any(part.split(";")[0].strip() == GRAPHQL_RESPONSE_JSON for part in accept.split(","))
+
+
+def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:
+    async def close() -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        if isinstance(socket, WebSocket) and socket.client_state is WebSocketState.CONNECTED:
+            await socket.close(code=4403, reason="Token expired")
+
+    task = asyncio.create_task(close(), name="close-when-token-expires")
+    _EXPIRY_TASKS.add(task)
+    task.add_done_callback(_EXPIRY_TASKS.discard)
+
+
+_EXPIRY_TASKS: set[asyncio.Task[None]] = set()
 
 
 def _is_request_error(response_data: GraphQLHTTPResponse) -> bool:
@@ -51,19 +73,43 @@ class GraphQLView(GraphQL[Context, None]):
             schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
+            # Only the maintained protocol; the legacy subscriptions-transport-ws is off.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=settings.websocket_origins,
         )
         self.settings = settings
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        principal = ANONYMOUS
+        if isinstance(request, Request):
+            try:
+                principal = await request.app.state.authenticator.from_headers(request.headers)
+            except InvalidCredentials as error:
+                raise HTTPException(401, str(error)) from error
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
             settings=self.settings,
             # Owned by the app's lifespan, hence looked up per request.
             session_factory=request.app.state.session_factory,
+            principal=principal,
         )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Sockets authenticate in connection_init; live feeds are for signed-in callers."""
+        authenticator = context.request.app.state.authenticator
+        try:
+            principal = await authenticator.from_connection_params(context.connection_params or {})
+        except InvalidCredentials as error:
+            raise ConnectionRejectionError({"message": str(error)}) from error
+        if principal.is_anonymous:
+            raise ConnectionRejectionError({"message": "sign in: send a staff token"})
+        context.principal = principal
+        if principal.expires_at is not None:
+            _close_when_expired(context.request, principal.expires_at)
+        return UNSET
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
@@ -87,7 +133,7 @@ class GraphQLView(GraphQL[Context, None]):
         if modern:
             response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
             if isinstance(response_data, dict) and _is_request_error(response_data):
-                response.status_code = 400
+                response.status_code = 429 if is_rate_limited(response.headers) else 400
         return response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, PostgresDsn, model_validator
+from pydantic import Field, PostgresDsn, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,6 +11,9 @@ class Environment(StrEnum):
     DEVELOPMENT = "development"
     TEST = "test"
     PRODUCTION = "production"
+
+
+DEVELOPMENT_SECRET_PREFIX = "development-only-"
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,43 @@ class Settings(BaseSettings):
     pubsub_url: str = Field(default="postgres://", pattern=r"^(postgres|memory)://")
     live_counts_min_interval_s: float = Field(default=0.3, ge=0.05, le=10)
 
+    # Staff tokens (JWT). The algorithm is pinned; HS* use the secret, RS*/ES*/EdDSA
+    # the public key.
+    jwt_algorithm: str = Field(default="HS256", pattern=r"^(HS256|HS384|HS512|RS256|ES256|EdDSA)$")
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_issuer: str = "patriot"
+    jwt_audience: str = "patriot-api"
+    jwt_leeway_s: int = Field(default=30, ge=0, le=300)
+    # Revoking a partner key takes effect within this many seconds.
+    partner_key_cache_s: float = Field(default=30.0, ge=0, le=600)
+
+    # Abuse limits (api/limits.py).
+    max_query_depth: int = Field(default=10, ge=2, le=50)
+    max_aliases: int = Field(default=15, ge=0, le=1_000)
+    max_tokens: int = Field(default=2_000, ge=100, le=100_000)
+    max_query_cost: int = Field(
+        default=5_000, ge=10, description="Estimated cost of one operation; see api/limits.py."
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    mutation_rate_per_minute: float = Field(
+        default=120, gt=0, description="Mutations per caller (API key, token or IP) and process."
+    )
+    mutation_burst: int = Field(default=30, ge=1)
+    # Exact origins such as "https://poc.bekasikota.go.id", as a JSON list. Empty:
+    # no cross-origin browser requests; websockets from the same origin or from
+    # non-browser clients (no Origin header) are always allowed.
+    cors_origins: list[str] = Field(default_factory=list)
+    websocket_origins: list[str] = Field(default_factory=list)
+    introspection: bool | None = Field(
+        default=None, description="Allow introspection; defaults to on outside production."
+    )
+
+    poc_tile_url: str | None = Field(
+        default=None,
+        description="Map tiles for the /poc screen, e.g. https://tiles.example/{z}/{x}/{y}.png; "
+        "none by default: the screen draws the kelurahan boundaries only.",
+    )
     graphiql: bool | None = Field(
         default=None, description="Serve GraphiQL; defaults to on outside production."
     )
@@ -66,6 +106,39 @@ class Settings(BaseSettings):
                 "PATRIOT_DATABASE_URL must use the asyncpg driver: postgresql+asyncpg://..."
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_token_keys(self) -> Settings:
+        if self.jwt_algorithm.startswith("HS"):
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if self.environment is Environment.PRODUCTION and (
+                len(secret) < 32 or secret.startswith(DEVELOPMENT_SECRET_PREFIX)
+            ):
+                raise ValueError(
+                    "PATRIOT_JWT_SECRET must be set to a random value of at least 32 "
+                    "characters in production"
+                )
+        elif not self.jwt_public_key:
+            raise ValueError(f"PATRIOT_JWT_PUBLIC_KEY is required for {self.jwt_algorithm}")
+        return self
+
+    @property
+    def token_secret(self) -> str:
+        """The HMAC secret; outside production a fixed development one is allowed."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return f"{DEVELOPMENT_SECRET_PREFIX}do-not-use-in-production-0000"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.introspection is None:
+            return self.environment is not Environment.PRODUCTION
+        return self.introspection
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        # With introspection off, "Did you mean ...?" hints would leak the schema.
+        return self.environment is not Environment.PRODUCTION and self.introspection_enabled
 
     @property
     def graphiql_enabled(self) -> bool:

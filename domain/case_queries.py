@@ -7,14 +7,17 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import FieldProblem, InvalidArguments, ValidationFailed
 from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case, CaseEvent, Category, Dinas
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_M = 50_000
@@ -64,7 +67,7 @@ def decode_cursor(cursor: str) -> int:
     raise ValidationFailed([FieldProblem("after", "not a cursor returned by this API")])
 
 
-def _filtered(statement: Select[tuple[Case]], case_filter: CaseFilter) -> Select[tuple[Case]]:
+def filtered(statement: Select[T], case_filter: CaseFilter) -> Select[T]:
     f = case_filter
     if f.statuses:
         statement = statement.where(Case.status.in_(f.statuses))
@@ -110,11 +113,16 @@ def _filtered(statement: Select[tuple[Case]], case_filter: CaseFilter) -> Select
 
 
 async def list_cases(
-    *, session: AsyncSession, case_filter: CaseFilter, first: int, after: str | None
+    *,
+    session: AsyncSession,
+    case_filter: CaseFilter,
+    scope: ColumnElement[bool],
+    first: int,
+    after: str | None,
 ) -> CasePage:
     if not 1 <= first <= MAX_PAGE_SIZE:
         raise InvalidArguments(f"`first` must be between 1 and {MAX_PAGE_SIZE}")
-    statement = _filtered(select(Case), case_filter)
+    statement = filtered(select(Case).where(scope), case_filter)
     if after is not None:
         statement = statement.where(Case.id < decode_cursor(after))
     # Ids only grow, so newest-first by id is stable: cases that arrive while a
@@ -127,13 +135,28 @@ async def list_cases(
     )
 
 
-async def count_cases(*, session: AsyncSession, case_filter: CaseFilter) -> int:
-    statement = _filtered(select(Case), case_filter).with_only_columns(func.count())
+async def count_cases(
+    *, session: AsyncSession, case_filter: CaseFilter, scope: ColumnElement[bool]
+) -> int:
+    statement = filtered(select(Case).where(scope), case_filter).with_only_columns(func.count())
     return int(await session.scalar(statement) or 0)
 
 
-async def case_by_ticket(*, session: AsyncSession, ticket: str) -> Case | None:
-    return await session.scalar(select(Case).where(Case.ticket == ticket.strip().upper()))
+async def case_by_ticket(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool]
+) -> Case | None:
+    return await session.scalar(select(Case).where(Case.ticket == ticket.strip().upper(), scope))
+
+
+async def exists_outside_scope(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool]
+) -> bool:
+    """True when the case exists but the caller may not see it (missing cases are
+    left for the caller to report as not found)."""
+    in_scope = await session.scalar(
+        select(scope).select_from(Case).where(Case.ticket == ticket.strip().upper())
+    )
+    return in_scope is False
 
 
 async def cases_by_ids(*, session: AsyncSession, ids: Sequence[int]) -> dict[int, Case]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,42 @@ class OutsideJurisdiction(PatriotError):
         super().__init__(f"the location is {distance_m / 1000:.2f} km outside Kota Bekasi")
         self.distance_m = distance_m
         self.nearest_kelurahan_id = nearest_kelurahan_id
+
+
+class CaseNotFound(PatriotError):
+    def __init__(self, ticket: str) -> None:
+        super().__init__(f"no case has the ticket {ticket!r}")
+        self.ticket = ticket
+
+
+class InvalidTransition(PatriotError):
+    """The case's status does not allow the action; `allowed` are the actions it does allow."""
+
+    def __init__(
+        self, *, ticket: str, status: str, attempted: str, allowed: Sequence[str], why: str = ""
+    ) -> None:
+        allowed_text = ", ".join(allowed) if allowed else "none"
+        because = f" ({why})" if why else ""
+        super().__init__(
+            f"cannot {attempted} case {ticket}: it is {status}{because}; "
+            f"allowed actions: {allowed_text}"
+        )
+        self.ticket = ticket
+        self.status = status
+        self.allowed = tuple(allowed)
+
+
+class ReopenWindowClosed(PatriotError):
+    """A resolved case may be disputed only within the reopen window after its resolution."""
+
+    def __init__(
+        self, *, ticket: str, resolved_at: datetime, reopenable_until: datetime, working_days: int
+    ) -> None:
+        super().__init__(
+            f"case {ticket} can no longer be reopened: a resolution may be disputed within "
+            f"{working_days} working days, until {reopenable_until.isoformat()}; "
+            "submit a new report instead"
+        )
+        self.ticket = ticket
+        self.resolved_at = resolved_at
+        self.reopenable_until = reopenable_until

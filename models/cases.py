@@ -180,6 +180,40 @@ class Case(Base):
                 "status IN ('RECEIVED', 'VERIFIED', 'IN_PROGRESS', 'ON_HOLD', 'REOPENED')"
             ),
         ),
+        # Statistics read cases by creation or resolution time; covering indexes hold
+        # every column they group or filter by, so they never visit the wide rows.
+        Index(
+            "ix_case_stats_created",
+            "created_at",
+            postgresql_include=[
+                "status",
+                "due_at",
+                "kelurahan_code",
+                "kecamatan_code",
+                "dinas_id",
+                "category_id",
+                "source",
+                "kind",
+                "resolved_at",
+                "location",
+            ],
+        ),
+        Index(
+            "ix_case_stats_resolved",
+            "resolved_at",
+            postgresql_include=[
+                "status",
+                "due_at",
+                "kelurahan_code",
+                "kecamatan_code",
+                "dinas_id",
+                "category_id",
+                "source",
+                "kind",
+                "created_at",
+            ],
+            postgresql_where=text("resolved_at IS NOT NULL"),
+        ),
     )
 
 

@@ -5,25 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from schema.boundary_set import BoundarySetQuery
+from domain.errors import PatriotError
+from schema.boundary_set import BoundarySetMutation, BoundarySetQuery
 from schema.case import CaseQuery
+from schema.case_actions import CaseActionMutation
 from schema.category import CategoryQuery
 from schema.dinas import DinasQuery
 from schema.holiday import HolidayQuery
 from schema.kecamatan import KecamatanQuery
 from schema.kelurahan import KelurahanQuery
 from schema.location import LocationQuery
+from schema.public_case import PublicCaseQuery
 from schema.routing_rule import ReferenceMutation, RoutingRuleQuery
 from schema.scalars import SCALARS
+from schema.stats import StatsQuery
 from schema.submit_report import SubmitReportMutation
+from schema.subscriptions import Subscription
 
 
 @strawberry.type
 class Query(
     CaseQuery,
+    PublicCaseQuery,
     KecamatanQuery,
     KelurahanQuery,
     LocationQuery,
@@ -32,21 +40,40 @@ class Query(
     CategoryQuery,
     RoutingRuleQuery,
     HolidayQuery,
+    StatsQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(SubmitReportMutation, ReferenceMutation):
+class Mutation(SubmitReportMutation, CaseActionMutation, ReferenceMutation, BoundarySetMutation):
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry logs every error with its traceback: a caller's typo or an
+        # expected refusal would flood the log. Only unexpected failures are incidents.
+        unexpected = [
+            e
+            for e in errors
+            if e.original_error is not None
+            and not isinstance(e.original_error, GraphQLError | PatriotError)
+        ]
+        super().process_errors(unexpected, execution_context)
+
+
 def build_schema(
-    *, extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = ()
+    *,
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+    production: bool = False,
 ) -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=list(extensions),
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map=SCALARS, disable_field_suggestions=production),
     )

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy import ColumnElement
 from strawberry.scalars import JSON
 
 from domain import case_queries
+from domain.access import NotAuthenticated, case_scope, may_see_reporter, sees_case
 from domain.case_queries import CaseFilter, Near
 from geo.case_filters import BBox
 from geo.coordinates import LatLon
@@ -23,6 +25,9 @@ from schema.kecamatan import Kecamatan
 from schema.kelurahan import Kelurahan, load_kelurahan
 from schema.routing_rule import RoutingRule
 from schema.scalars import GeoJSON
+
+if TYPE_CHECKING:
+    from schema.case_actions import CaseAction, PossibleDuplicate, RejectionReason
 
 STATUS_LABELS = {
     "RECEIVED": "Diterima",
@@ -103,9 +108,40 @@ class CaseEvent:
         )
 
 
+@strawberry.type(description="Who reported. Personal data.")
+class Reporter:
+    name: str | None
+    phone: str | None = strawberry.field(description="E.164, e.g. +6281234567890.")
+    email: str | None
+
+
 @strawberry.type(description="A report from a partner app and its handling.")
 class Case:
     model: strawberry.Private[CaseModel]
+
+    async def visible_to_caller(self, info: strawberry.Info[Context, None]) -> bool:
+        dinas = await info.context.loaders.dinas.load(self.model.dinas_id)
+        return sees_case(
+            info.context.principal,
+            source=self.model.source,
+            kecamatan_code=self.model.kecamatan_code,
+            kelurahan_code=self.model.kelurahan_code,
+            dinas_code=dinas.code if dinas else "",
+        )
+
+    @strawberry.field(
+        description="The reporter, for the staff handling the case and the partner that "
+        "submitted it; for an anonymous report, only for POC operators. Null otherwise."
+    )
+    async def reporter(self, info: strawberry.Info[Context, None]) -> Reporter | None:
+        m = self.model
+        if not may_see_reporter(info.context.principal, anonymous_report=m.anonymous):
+            return None
+        if not await self.visible_to_caller(info):
+            return None
+        if m.reporter_name is None and m.reporter_phone is None and m.reporter_email is None:
+            return None
+        return Reporter(name=m.reporter_name, phone=m.reporter_phone, email=m.reporter_email)
 
     @strawberry.field(description="Human-readable ticket number, e.g. BKS-2611-000123.")
     def ticket(self) -> str:
@@ -225,6 +261,75 @@ class Case:
         events = await info.context.loaders.case_events.load(self.model.id)
         return [CaseEvent.from_model(e) for e in events]
 
+    @strawberry.field(description="The status changes the current status allows.")
+    def allowed_actions(
+        self,
+    ) -> list[Annotated[CaseAction, strawberry.lazy("schema.case_actions")]]:
+        from schema.case_actions import allowed_actions  # that module imports this one
+
+        return allowed_actions(self.model)
+
+    @strawberry.field(description="The officer handling the case, once assigned.")
+    def assigned_to(self) -> str | None:
+        return self.model.assigned_to
+
+    @strawberry.field(description="Why the case was rejected; null unless REJECTED.")
+    def rejection_reason(
+        self,
+    ) -> Annotated[RejectionReason, strawberry.lazy("schema.case_actions")] | None:
+        from schema.case_actions import RejectionReason  # that module imports this one
+
+        reason = self.model.rejection_reason
+        return RejectionReason(reason) if reason else None
+
+    @strawberry.field(description="What was done, from the latest resolution.")
+    def resolution_note(self) -> str | None:
+        return self.model.resolution_note
+
+    @strawberry.field(description="https links to photos of the work, from the latest resolution.")
+    def evidence_urls(self) -> list[str]:
+        return list(self.model.evidence_urls)
+
+    @strawberry.field(description="When the case was last resolved.")
+    def resolved_at(self) -> datetime | None:
+        return self.model.resolved_at
+
+    @strawberry.field
+    def closed_at(self) -> datetime | None:
+        return self.model.closed_at
+
+    @strawberry.field(description="The case this one duplicates; null unless DUPLICATE.")
+    async def duplicate_of(self, info: strawberry.Info[Context, None]) -> Case | None:
+        if self.model.duplicate_of_id is None:
+            return None
+        async with info.context.db() as session:
+            model = await session.get_one(CaseModel, self.model.duplicate_of_id)
+        target = Case(model=model)
+        return target if await target.visible_to_caller(info) else None
+
+    @strawberry.field(description="Citizens who said they have this problem too.")
+    def support_count(self) -> int:
+        return self.model.support_count
+
+    @strawberry.field(description="The reporter's rating of the handling, 1 to 5.")
+    def rating(self) -> int | None:
+        return self.model.rating
+
+    @strawberry.field(
+        description="Open cases of the same category within the category's duplicate radius, "
+        "reported in the last days (PATRIOT_DUPLICATE_WINDOW_DAYS), nearest first; none "
+        "for a case without a location."
+    )
+    async def possible_duplicates(
+        self,
+        info: strawberry.Info[Context, None],
+        limit: Annotated[int, strawberry.argument(description="At most 100.")] = 10,
+    ) -> list[Annotated[PossibleDuplicate, strawberry.lazy("schema.case_actions")]]:
+        from schema.case_actions import possible_duplicates  # that module imports this one
+
+        found = await possible_duplicates(info, self.model, limit)
+        return [d for d in found if await d.case.visible_to_caller(info)]
+
 
 @strawberry.type
 class CaseEdge:
@@ -249,7 +354,11 @@ class CaseConnection:
     @strawberry.field(description="How many cases match the filter in all pages.")
     async def total_count(self, info: strawberry.Info[Context, None]) -> int:
         async with info.context.db() as session:
-            return await case_queries.count_cases(session=session, case_filter=self.case_filter)
+            return await case_queries.count_cases(
+                session=session,
+                case_filter=self.case_filter,
+                scope=case_scope(info.context.principal),
+            )
 
 
 @strawberry.input
@@ -313,15 +422,31 @@ class CaseFilterInput:
         )
 
 
+def _signed_in_scope(info: strawberry.Info[Context, None], what: str) -> ColumnElement[bool]:
+    principal = info.context.principal
+    if principal.is_anonymous:
+        raise NotAuthenticated(
+            f"`{what}` (anonymous callers may use `public{what[0].upper()}{what[1:]}`)"
+        )
+    return case_scope(principal)
+
+
 @strawberry.type
 class CaseQuery:
-    @strawberry.field(description="One case by its ticket number; null when none has it.")
+    @strawberry.field(
+        description="One case by its ticket number, in full, for staff whose scope covers it "
+        "and the partner that submitted it; null otherwise. Anyone may use `publicCase`."
+    )
     async def case(self, info: strawberry.Info[Context, None], ticket: str) -> Case | None:
+        scope = _signed_in_scope(info, "case")
         async with info.context.db() as session:
-            model = await case_queries.case_by_ticket(session=session, ticket=ticket)
+            model = await case_queries.case_by_ticket(session=session, ticket=ticket, scope=scope)
         return Case(model=model) if model else None
 
-    @strawberry.field(description="Cases matching a filter, newest first, at most 100 a page.")
+    @strawberry.field(
+        description="Cases in the caller's scope matching a filter, newest first, at most 100 "
+        "a page. Anyone may use `publicCases`."
+    )
     async def cases(
         self,
         info: strawberry.Info[Context, None],
@@ -329,10 +454,11 @@ class CaseQuery:
         first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
         after: str | None = None,
     ) -> CaseConnection:
+        scope = _signed_in_scope(info, "cases")
         case_filter = filter.to_domain() if filter else CaseFilter()
         async with info.context.db() as session:
             page = await case_queries.list_cases(
-                session=session, case_filter=case_filter, first=first, after=after
+                session=session, case_filter=case_filter, scope=scope, first=first, after=after
             )
         edges = [
             CaseEdge(cursor=case_queries.encode_cursor(c.id), node=Case(model=c))

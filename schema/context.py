@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 
 from api.settings import Settings
 from domain import case_queries
+from domain.access import ANONYMOUS, Action, Principal
 from geo import boundaries
 from models import BoundarySet, CaseEvent, Category, Dinas, Kecamatan, Kelurahan, RoutingRule
 
@@ -33,15 +34,19 @@ class Context:
     response: Response | None
     settings: Settings
     session_factory: async_sessionmaker[AsyncSession]
-    # Who acts, as written to the event log. Until callers authenticate, everyone
-    # is anonymous.
-    actor: str = "anonymous"
+    principal: Principal = ANONYMOUS
+    # The graphql-transport-ws connection_init payload (credentials of a socket).
+    connection_params: dict[str, Any] | None = None
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
         self.loaders = Loaders(self)
+
+    # A subscription lives as long as its socket: it must not hold a session (a
+    # pooled connection) all that time, so each use gets a short one instead.
+    short_sessions: bool = False
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
@@ -51,9 +56,26 @@ class Context:
         connection) must not be used by two coroutines at once.
         """
         async with self._lock:
+            if self.short_sessions:
+                async with self.session_factory() as session:
+                    yield session
+                return
             if self._session is None:
                 self._session = self.session_factory()
             yield self._session
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as written to the event log."""
+        return self.principal.subject
+
+    def require(self, action: Action) -> Principal:
+        self.principal.require(action)
+        return self.principal
+
+    def fresh_loaders(self) -> None:
+        """Start a new DataLoader cache (per event batch of a subscription)."""
+        self.loaders = Loaders(self)
 
     def take_session(self) -> AsyncSession | None:
         session, self._session = self._session, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from asgi_lifespan import LifespanManager
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from starlette.applications import Starlette
 
@@ -56,6 +56,8 @@ def settings(test_database_url: str, shared_data_dir: Path) -> Settings:
         environment=Environment.TEST,
         database_url=test_database_url,  # type: ignore[arg-type]
         shared_data_dir=shared_data_dir,
+        # Tests sweep explicitly (app.state.sweeper.sweep_once()), never by the clock.
+        sweeper_enabled=False,
     )
 
 
@@ -145,7 +147,7 @@ async def bekasi_boundary_set(engine: AsyncEngine, shared_data_dir: Path) -> int
 async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[Starlette]:
     """The real app; every session it opens joins the test's rolled-back transaction."""
     application = create_app(settings)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
 
         def session_factory() -> AsyncSession:
             return AsyncSession(
@@ -167,16 +169,109 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def graphql(client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
-    """POST a GraphQL document; returns the decoded body after checking the status."""
+def caller() -> str | None:
+    """Who the `graphql` fixture calls as; test modules override it.
 
-    async def run(query: str, variables: dict[str, object] | None = None) -> dict[str, Any]:
-        response = await client.post("/graphql", json={"query": query, "variables": variables})
+    None is anonymous; "partner:POT" a partner key of POT; "POC_OPERATOR" a staff
+    token; "CAMAT:32.75.08", "LURAH:32.75.08.1001", "DINAS_HEAD:DLH" scoped ones.
+    """
+    return None
+
+
+@pytest.fixture
+def credentials(settings: Settings, session: AsyncSession):  # type: ignore[no-untyped-def]
+    """Headers for a caller spec (see `caller`); partner keys live in the test's transaction."""
+
+    async def make(spec: str | None) -> dict[str, str]:
+        return await credentials_for(spec, settings=settings, session=session)
+
+    return make
+
+
+@pytest.fixture
+def graphql(client: httpx.AsyncClient, caller: str | None, credentials: Any):  # type: ignore[no-untyped-def]
+    """POST a GraphQL document as `caller` (or `as_`); returns the decoded body."""
+
+    async def run(
+        query: str, variables: dict[str, object] | None = None, *, as_: str | None = "default"
+    ) -> dict[str, Any]:
+        headers = await credentials(caller if as_ == "default" else as_)
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=headers
+        )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
     return run
+
+
+async def credentials_for(
+    spec: str | None, *, settings: Settings, session: AsyncSession
+) -> dict[str, str]:
+    if spec is None:
+        return {}
+    kind, _, scope = spec.partition(":")
+    if kind == "partner":
+        return {"x-api-key": await add_partner_key(session, scope)}
+    return staff_headers(spec, settings=settings)
+
+
+async def add_partner_key(session: AsyncSession, partner_code: str) -> str:
+    from api.auth import hash_key, new_key
+    from models import Partner, PartnerKey
+
+    partner_id = await session.scalar(select(Partner.id).where(Partner.code == partner_code))
+    assert partner_id is not None, f"no partner {partner_code}"
+    key = new_key()
+    session.add(
+        PartnerKey(partner_id=partner_id, name="test", key_hash=hash_key(key), key_prefix=key[:12])
+    )
+    await session.flush()
+    return key
+
+
+def staff_headers(spec: str, *, settings: Settings) -> dict[str, str]:
+    from api.auth import issue_token
+    from domain.access import Role
+
+    kind, _, scope = spec.partition(":")
+    role = Role(kind)
+    claim = {
+        Role.CAMAT: "kecamatan",
+        Role.LURAH: "kelurahan",
+        Role.KELURAHAN_OFFICER: "kelurahan",
+        Role.DINAS_HEAD: "dinas",
+        Role.DINAS_OFFICER: "dinas",
+    }.get(role)
+    token = issue_token(
+        settings=settings,
+        subject=f"test-{kind.lower()}",
+        role=role,
+        scope={claim: scope} if claim else None,
+    )
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+async def committed_credentials(
+    engine: AsyncEngine, settings: Settings, reference_data: None
+) -> Callable[[str | None], dict[str, str]]:
+    """Headers for callers of real server processes: partner keys committed once per run."""
+    keys: dict[str, str] = {}
+    async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
+        for code in ("POT", "SOROT"):
+            keys[code] = await add_partner_key(session, code)
+
+    def make(spec: str | None) -> dict[str, str]:
+        if spec is None:
+            return {}
+        kind, _, scope = spec.partition(":")
+        if kind == "partner":
+            return {"x-api-key": keys[scope]}
+        return staff_headers(spec, settings=settings)
+
+    return make
 
 
 @pytest.fixture(scope="session")
