@@ -193,7 +193,19 @@ async def test_the_query_uses_the_spatial_index(
     finally:
         event.remove(sync_engine, "before_cursor_execute", capture)
     [(statement, parameters)] = captured
-    # Too few rows here for the planner to prefer the index on its own.
+    # Too few rows here for the planner to prefer the index on its own, and other
+    # indexes (open cases by due time, statistics) also match the query; drop them
+    # inside this test's transaction, which is rolled back, to ask the real question:
+    # can the spatial index serve the radius condition?
     await session.execute(text("SET LOCAL enable_seqscan = off"))
+    indexes = await session.scalars(
+        text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'case' "
+            "AND indexname NOT IN ('idx_case_location', 'pk_case') "
+            "AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+        )
+    )
+    for name in list(indexes):
+        await session.execute(text(f'DROP INDEX "{name}"'))
     plan = (await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)).scalars().all()
     assert any("idx_case_location" in line for line in plan), "\n".join(plan)
