@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
+import asyncpg
+from graphql import GraphQLError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 
+from api.errors import INTERNAL_MESSAGE
 from api.live import CASE_EVENTS_CHANNEL
 from domain.events import wrote_events
 from schema.context import Context
+
+logger = logging.getLogger("patriot.transactions")
 
 
 class TransactionPerOperation(SchemaExtension):
@@ -16,6 +24,8 @@ class TransactionPerOperation(SchemaExtension):
     partial one) everything the operation wrote is rolled back, so a caller never
     sees half of a mutation applied. Domain code flushes, never commits. Live
     feeds are woken only after the commit, so rolled-back events are never seen.
+    This runs after errors were made public, so it never lets an exception out:
+    a failed commit becomes the masked internal error.
     """
 
     async def on_operation(self) -> AsyncIterator[None]:
@@ -25,13 +35,42 @@ class TransactionPerOperation(SchemaExtension):
         finally:
             session = context.take_session()
             if session is not None:
+                await self._finish(context, session)
+
+    async def _finish(self, context: Context, session: AsyncSession) -> None:
+        result = self.execution_context.result
+        try:
+            if result is not None and not result.errors and session.in_transaction():
                 try:
-                    result = self.execution_context.result
-                    if result is not None and not result.errors and session.in_transaction():
-                        await session.commit()
-                        if wrote_events(session):
-                            await context.request.app.state.pubsub.publish(CASE_EVENTS_CHANNEL)
-                    else:
-                        await session.rollback()
-                finally:
-                    await session.close()
+                    await session.commit()
+                except SQLAlchemyError:
+                    logger.exception("commit failed")
+                    result.data = None
+                    result.errors = [
+                        GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
+                    ]
+                    await _discard(session)
+                    return
+                if wrote_events(session):
+                    await _wake_live_feeds(context)
+            else:
+                await _discard(session)
+        finally:
+            await session.close()
+
+
+async def _discard(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except SQLAlchemyError:
+        # A resolver cancelled mid-query (a sibling field failed and graphql-core
+        # cancelled the rest) leaves its connection closed: nothing to roll back.
+        await session.invalidate()
+
+
+async def _wake_live_feeds(context: Context) -> None:
+    try:
+        await context.request.app.state.pubsub.publish(CASE_EVENTS_CHANNEL)
+    except (OSError, SQLAlchemyError, asyncpg.PostgresError):
+        # The change is committed; readers also poll, so they catch up within a second.
+        logger.warning("could not wake the live feeds", exc_info=True)
