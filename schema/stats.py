@@ -7,9 +7,11 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
+from sqlalchemy import ColumnElement
 from strawberry.scalars import JSON
 
 from domain import stats
+from domain.access import NotAuthenticated, case_scope
 from domain.case_queries import CaseFilter
 from geo.case_filters import BBox
 from schema.case import STATUS_LABELS, BBoxInput, Case, CaseFilterInput
@@ -133,10 +135,20 @@ def _filter(value: CaseFilterInput | None) -> CaseFilter:
     return value.to_domain() if value else CaseFilter()
 
 
+def _scope(info: strawberry.Info[Context, None], what: str) -> ColumnElement[bool]:
+    """Statistics count only the cases the caller may read: the city for the mayor and
+    the POC, a kecamatan for its camat, a dinas for its own cases, a partner's own."""
+    principal = info.context.principal
+    if principal.is_anonymous:
+        raise NotAuthenticated(f"`{what}`")
+    return case_scope(principal)
+
+
 @strawberry.type
 class StatsQuery:
     @strawberry.field(
-        description="Counts and resolution times per group over [from, to). `received`, "
+        description="Counts and resolution times per group over [from, to), of the cases the "
+        "caller may read (sign-in required). `received`, "
         "`open` and `overdue` concern the cases created in the range (open and overdue as of "
         "now); `resolved` and the resolution times the cases resolved in the range."
     )
@@ -148,11 +160,13 @@ class StatsQuery:
         to: Annotated[datetime, strawberry.argument(description=RANGE_END_DESCRIPTION)],
         filter: CaseFilterInput | None = None,
     ) -> CaseStats:
+        scope = _scope(info, "caseStats")
         async with info.context.db() as session:
             result = await stats.case_stats(
                 session=session,
                 group_by=stats.StatsGroup(group_by.value),
                 case_filter=_filter(filter),
+                scope=scope,
                 start=from_,
                 end=to,
                 now=datetime.now(UTC),
@@ -175,11 +189,13 @@ class StatsQuery:
         group_by: BacklogGroupBy,
         filter: CaseFilterInput | None = None,
     ) -> list[BacklogGroup]:
+        scope = _scope(info, "caseBacklog")
         async with info.context.db() as session:
             groups = await stats.case_backlog(
                 session=session,
                 group_by=stats.StatsGroup(group_by.value),
                 case_filter=_filter(filter),
+                scope=scope,
                 now=datetime.now(UTC),
             )
         return [
@@ -202,9 +218,14 @@ class StatsQuery:
         filter: CaseFilterInput | None = None,
         first: Annotated[int, strawberry.argument(description="1 to 100.")] = 10,
     ) -> list[Case]:
+        scope = _scope(info, "overdueCases")
         async with info.context.db() as session:
             models = await stats.most_overdue_cases(
-                session=session, case_filter=_filter(filter), now=datetime.now(UTC), first=first
+                session=session,
+                case_filter=_filter(filter),
+                scope=scope,
+                now=datetime.now(UTC),
+                first=first,
             )
         return [Case(model=m) for m in models]
 
@@ -227,12 +248,14 @@ class StatsQuery:
         ],
         filter: CaseFilterInput | None = None,
     ) -> JSON:
+        scope = _scope(info, "heatmap")
         async with info.context.db() as session:
             collection = await stats.case_heatmap(
                 session=session,
                 bbox=BBox(bbox.west, bbox.south, bbox.east, bbox.north),
                 cell_m=cell_m,
                 case_filter=_filter(filter),
+                scope=scope,
             )
         return JSON(collection)
 
@@ -253,11 +276,13 @@ class StatsQuery:
         ] = 20.0,
     ) -> JSON:
         tolerance = checked_tolerance(simplify_m)
+        scope = _scope(info, "kelurahanChoropleth")
         async with info.context.db() as session:
             collection = await stats.kelurahan_choropleth(
                 session=session,
                 metric=stats.ChoroplethMetric(metric.value),
                 case_filter=_filter(filter),
+                scope=scope,
                 start=from_,
                 end=to,
                 now=datetime.now(UTC),

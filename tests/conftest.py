@@ -195,15 +195,28 @@ def graphql(client: httpx.AsyncClient, caller: str | None, credentials: Any):  #
     async def run(
         query: str, variables: dict[str, object] | None = None, *, as_: str | None = "default"
     ) -> dict[str, Any]:
-        headers = await credentials(caller if as_ == "default" else as_)
+        spec = caller if as_ == "default" else as_
+        headers = await credentials(spec)
         response = await client.post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
         )
         assert response.status_code == 200, response.text
+        if spec is None or spec == "ADMIN":
+            # Callers who may never see a reporter, whatever the test is about.
+            assert_no_reporter_details(response.text)
         body: dict[str, Any] = response.json()
         return body
 
     return run
+
+
+# The reporter details that the factories put on every report they make.
+SEEDED_REPORTER_DETAILS = ("+6281234567890", "6281234567890", "siti@example.id", "Siti Aminah")
+
+
+def assert_no_reporter_details(text: str) -> None:
+    leaked = [detail for detail in SEEDED_REPORTER_DETAILS if detail in text]
+    assert not leaked, f"reporter details leaked: {leaked}"
 
 
 async def credentials_for(

@@ -53,7 +53,7 @@ async def make_case(
     from datetime import UTC, datetime
 
     from domain.intake import submit_report
-    from domain.report_input import ReportInput
+    from domain.report_input import ReporterInput, ReportInput
 
     values: dict[str, Any] = {
         "source": "POT",
@@ -66,7 +66,9 @@ async def make_case(
         "address": None,
         "occurred_at": None,
         "media_urls": [],
-        "reporter": None,
+        "reporter": ReporterInput(
+            name="Siti Aminah", phone="0812-3456-7890", email="siti@example.id"
+        ),
         "anonymous": False,
         "confidential": False,
         "external_id": None,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from geoalchemy2.functions import ST_Intersects, ST_MakePoint, ST_SetSRID, ST_Transform
-from sqlalchemy import DateTime, func, literal, select
+from sqlalchemy import DateTime, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import stats
@@ -19,12 +19,18 @@ from domain.case_queries import CaseFilter
 from domain.errors import ValidationFailed
 from domain.working_days import JAKARTA, working_hours_between
 from geo.case_filters import BBox
-from geo.heatmap import HexGrid, Projection, utm_srid
+from geo.heatmap import HexGrid, utm_srid
 from models import Case
 from tests import bekasi
 from tests.factories import make_case
 
 pytestmark = pytest.mark.usefixtures("reference_data")
+
+
+@pytest.fixture
+def caller() -> str:
+    return "POC_OPERATOR"
+
 
 BEKASI = BBox(west=106.88, south=-6.42, east=107.06, north=-6.15)
 # A fortnight around Nyepi and Idul Fitri 2026: weekends and eight holidays in a row.
@@ -77,7 +83,10 @@ async def test_working_hours_in_sql_equal_the_python_definition(session: AsyncSe
 
 def test_weekend_holidays_are_left_out_of_the_array() -> None:
     saturday, monday = date(2026, 3, 21), date(2026, 3, 23)
-    assert stats.weekday_holidays([monday, saturday, monday]) == [monday]
+    # As day numbers since 1970-01-01, the form the SQL compares with.
+    assert stats.weekday_holidays([monday, saturday, monday]) == [
+        float((monday - date(1970, 1, 1)).days)
+    ]
 
 
 # -- caseStats --------------------------------------------------------------------------
@@ -263,10 +272,37 @@ async def test_naive_times_are_refused(session: AsyncSession) -> None:
             session=session,
             group_by=stats.StatsGroup.DAY,
             case_filter=CaseFilter(),
+            scope=true(),
             start=datetime(2026, 3, 1),
             end=datetime(2026, 3, 2),
             now=datetime.now(UTC),
         )
+
+
+async def test_statistics_need_a_sign_in_and_count_only_the_callers_cases(
+    session: AsyncSession, graphql: Any
+) -> None:
+    await _case(session, wib(9), category_code="JALAN_RUSAK")  # DBMSDA
+    await _case(session, wib(9), category_code="SAMPAH")  # DLH
+    await session.flush()
+    variables = {
+        "groupBy": "DINAS",
+        "from": wib(1).isoformat(),
+        "to": wib(1, month=4).isoformat(),
+    }
+    anonymous = await graphql(CASE_STATS, variables, as_=None)
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    dlh = await graphql(CASE_STATS, variables, as_="DINAS_HEAD:DLH")
+    assert "errors" not in dlh, dlh
+    assert [(g["key"], g["received"]) for g in dlh["data"]["caseStats"]["groups"]] == [("DLH", 1)]
+    assert dlh["data"]["caseStats"]["total"]["received"] == 1
+    for query in (
+        "{ caseBacklog(groupBy: DINAS) { key } }",
+        "{ overdueCases { ticket } }",
+        "{ heatmap(bbox: {west: 106.9, south: -6.4, east: 107.0, north: -6.2}, cellM: 500) }",
+    ):
+        refused = await graphql(query, as_=None)
+        assert refused["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", query
 
 
 # -- backlog and overdue list -------------------------------------------------------------
@@ -304,12 +340,12 @@ def test_utm_zone_of_bekasi_is_48_south() -> None:
     assert utm_srid(98.7, 3.6) == 32647  # Medan, north of the equator
 
 
-def test_the_fitted_projection_is_within_a_centimetre_over_the_city() -> None:
-    projection, error = Projection.fit(BEKASI, 32748)
-    assert error < 0.01
-    x, y = projection.xy(107.0, -6.25)
-    assert x == pytest.approx(720_600, abs=2_000)
-    assert y == pytest.approx(9_308_800, abs=2_000)
+def test_projection_is_utm_zone_48_south_over_the_city() -> None:
+    grid = HexGrid.for_bbox(BEKASI, 250.0)
+    assert grid.srid == 32748
+    xs, ys = grid.project(np.array([107.0]), np.array([-6.25]))
+    assert xs[0] == pytest.approx(720_600, abs=2_000)
+    assert ys[0] == pytest.approx(9_308_800, abs=2_000)
 
 
 @pytest.mark.parametrize(
@@ -337,7 +373,8 @@ async def test_python_cell_of_agrees_with_postgis_hexagons(session: AsyncSession
         for _ in range(300)
     ]
     for lon, lat in points:
-        i, j = grid.cell_of(*grid.projection.xy(lon, lat))
+        xs, ys = grid.project(np.array([lon]), np.array([lat]))
+        i, j = grid.cell_of(xs[0], ys[0])
         inside = await session.scalar(
             select(
                 ST_Intersects(

@@ -345,6 +345,31 @@ _setup_pg_embedded() {
 }
 
 # ---------------------------------------------------------------------------
+# POC screen front end (poc/): built into poc/dist, which is not in git
+# ---------------------------------------------------------------------------
+
+# True when poc/dist is missing or older than anything it is built from.
+_setup_poc_stale() {
+    local poc="$_setup_root/poc" built="$_setup_root/poc/dist/poc.js"
+    [[ -f $built ]] || return 0
+    [[ -n "$(find "$poc/src" "$poc/package.json" "$poc/package-lock.json" \
+        -newer "$built" -print -quit 2>/dev/null)" ]]
+}
+
+_setup_poc_build() {
+    local poc="$_setup_root/poc"
+    [[ -f $poc/package.json ]] || return 0
+    _setup_poc_stale || return 0
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        _setup_die "the POC screen (poc/) is built with Node.js and npm, which are missing; install these packages: nodejs npm"
+    fi
+    _setup_log "building the POC screen (npm ci && npm run build in poc/)"
+    (cd "$poc" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build >&2) \
+        || _setup_die "building the POC screen in poc/ failed (see above)"
+    touch "$poc/dist/poc.js"
+}
+
+# ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
 
@@ -466,7 +491,15 @@ _setup_main() {
         _setup_pg_embedded "$major"
     fi
 
-    # -- 4. shared data --------------------------------------------------------
+    # -- 4. browser for the screen tests (scripts/test sets PATRIOT_SETUP_BROWSER=1) --
+    if [[ ${PATRIOT_SETUP_BROWSER:-0} == 1 ]] && ! command -v chromium >/dev/null 2>&1; then
+        _setup_apt_install chromium
+    fi
+
+    # -- 5. POC screen front end -------------------------------------------------
+    _setup_poc_build
+
+    # -- 6. shared data --------------------------------------------------------
     if [[ -z ${PATRIOT_SHARED_DATA_DIR:-} && -d $_setup_root/../shared/data/bekasi ]]; then
         PATRIOT_SHARED_DATA_DIR="$(cd "$_setup_root/../shared/data/bekasi" && pwd -P)"
         export PATRIOT_SHARED_DATA_DIR
