@@ -237,3 +237,31 @@ async def test_admin_mutations_are_for_admins_only(graphql: Any) -> None:
             assert not codes, body
         else:
             assert codes & REFUSED, (spec, body)
+
+
+STATS_QUERY = """
+query($from: DateTime!, $to: DateTime!) {
+  caseStats(groupBy: KELURAHAN, from: $from, to: $to) { total { received } }
+}
+"""
+
+
+@pytest.mark.parametrize("spec", list(CALLERS), ids=str)
+async def test_statistics_count_only_cases_in_scope(
+    graphql: Any, target: Any, spec: str | None
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    window = {
+        "from": (now - timedelta(days=1)).isoformat(),
+        "to": (now + timedelta(days=1)).isoformat(),
+    }
+    body = await graphql(STATS_QUERY, window, as_=spec)
+    if spec is None:
+        assert {e["extensions"]["code"] for e in body["errors"]} == {"UNAUTHENTICATED"}
+        return
+    assert "errors" not in body, body
+    received = body["data"]["caseStats"]["total"]["received"]
+    # Other tests never commit cases, so the target is the only case in the window.
+    assert received == (1 if CALLERS[spec] else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -275,3 +276,35 @@ async def test_subscribers_only_receive_cases_in_their_scope(
         received = [(await camat.next_data())["caseEvents"] for _ in range(2)]
         assert {r["case"]["ticket"] for r in received} == {mine["ticket"]}
         await camat.assert_silent(0.5)
+
+
+@pytest.mark.usefixtures("committed")
+async def test_subscription_matrix_every_caller_in_and_out_of_scope(
+    servers: list[Server], shared_data_dir: Path
+) -> None:
+    """Generated from the same caller table as the HTTP authorization matrix."""
+    from tests.test_authorization import CALLERS, KELURAHAN
+
+    a, b = servers
+    sockets: dict[str, Any] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for spec in CALLERS:
+            if spec is None:
+                continue
+            headers = CREDENTIALS(spec)
+            payload = (
+                {"apiKey": headers["x-api-key"]}
+                if "x-api-key" in headers
+                else {"authorization": headers["authorization"]}
+            )
+            socket = await stack.enter_async_context(graphql_socket(b.ws, init_payload=payload))
+            await socket.subscribe("1", CASE_EVENTS)
+            sockets[spec] = socket
+        await asyncio.sleep(0.5)
+        case = await _submit(a, location=_at(shared_data_dir, KELURAHAN))
+        for spec, socket in sockets.items():
+            if CALLERS[spec]:
+                received = [(await socket.next_data())["caseEvents"] for _ in range(2)]
+                assert {r["case"]["ticket"] for r in received} == {case["ticket"]}, spec
+            else:
+                await socket.assert_silent(0.3)
