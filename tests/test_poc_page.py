@@ -123,12 +123,12 @@ def _counter(page: Page, key: str) -> Any:
     return page.locator(f'[data-counter="{key}"] .value')
 
 
-@pytest.mark.usefixtures("committed")
 async def _sign_in(page: Page, token: str) -> None:
     await page.fill("#token", token)
     await page.click("#signin-button")
 
 
+@pytest.mark.usefixtures("committed")
 async def test_wall_updates_live_and_resumes_after_a_network_drop(
     server: Server,
     browser: Browser,
