@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from strawberry.extensions import ParserCache, ValidationCache
 
 from api.auth import Authenticator
 from api.database import create_engine, create_session_factory
@@ -34,6 +35,7 @@ from schema import build_schema
 logger = logging.getLogger("patriot")
 
 SHUTDOWN_STEP_TIMEOUT_S = 5.0
+DOCUMENT_CACHE_SIZE = 1_024
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -42,6 +44,10 @@ def create_app(settings: Settings) -> Starlette:
         # Exit order is the reverse: errors are made public first, then the
         # transaction sees them, then the observer logs the final outcome.
         extensions=[
+            # Parsing and validating the same document again and again was most of
+            # the CPU of a simple query; both caches are bounded LRUs.
+            functools.partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
+            functools.partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
             *limit_extensions(settings),
             functools.partial(OperationObserver, metrics=metrics),
             TransactionPerOperation,
