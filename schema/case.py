@@ -344,6 +344,15 @@ class PageInfo:
     start_cursor: str | None
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, page: case_queries.CasePage, cursors: list[str]) -> PageInfo:
+        return cls(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
+
 
 @strawberry.type(description="A page of cases, newest first (Relay cursor connection).")
 class CaseConnection:
@@ -374,12 +383,18 @@ class BBoxInput:
     east: float
     north: float
 
+    def to_domain(self) -> BBox:
+        return BBox(self.west, self.south, self.east, self.north)
+
 
 @strawberry.input
 class NearInput:
     lat: float
     lon: float
     radius_m: float
+
+    def to_domain(self) -> Near:
+        return Near(LatLon(self.lat, self.lon), self.radius_m)
 
 
 @strawberry.input(description="All given conditions must hold; lists match any of their values.")
@@ -412,12 +427,8 @@ class CaseFilterInput:
             kecamatan_codes=self.kecamatan_codes or [],
             created_from=self.created_from,
             created_to=self.created_to,
-            bbox=BBox(self.bbox.west, self.bbox.south, self.bbox.east, self.bbox.north)
-            if self.bbox
-            else None,
-            near=Near(LatLon(self.near.lat, self.near.lon), self.near.radius_m)
-            if self.near
-            else None,
+            bbox=self.bbox.to_domain() if self.bbox else None,
+            near=self.near.to_domain() if self.near else None,
             text=self.text,
         )
 
@@ -466,11 +477,6 @@ class CaseQuery:
         ]
         return CaseConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=PageInfo.of(page, [e.cursor for e in edges]),
             case_filter=case_filter,
         )

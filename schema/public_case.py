@@ -13,9 +13,7 @@ import strawberry
 
 from domain import case_queries
 from domain.access import public_scope
-from domain.case_queries import CaseFilter, Near
-from geo.case_filters import BBox
-from geo.coordinates import LatLon
+from domain.case_queries import CaseFilter
 from geo.shapes import point_lat_lon
 from models import Case as CaseModel
 from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, PageInfo
@@ -123,12 +121,8 @@ class PublicCaseFilterInput:
             kecamatan_codes=self.kecamatan_codes or [],
             created_from=self.created_from,
             created_to=self.created_to,
-            bbox=BBox(self.bbox.west, self.bbox.south, self.bbox.east, self.bbox.north)
-            if self.bbox
-            else None,
-            near=Near(LatLon(self.near.lat, self.near.lon), self.near.radius_m)
-            if self.near
-            else None,
+            bbox=self.bbox.to_domain() if self.bbox else None,
+            near=self.near.to_domain() if self.near else None,
         )
 
 
@@ -178,10 +172,5 @@ class PublicCaseQuery:
         ]
         return PublicCaseConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=PageInfo.of(page, [e.cursor for e in edges]),
         )
