@@ -20,6 +20,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
 from api.limits import is_rate_limited
+from api.live import SharedSubscriptionsHandler
 from api.settings import Settings
 from domain.access import ANONYMOUS
 from schema.context import Context
@@ -62,6 +63,8 @@ class GraphQLView(GraphQL[Context, None]):
     """Strawberry's view with our context, a fast JSON encoder and the spec's
     `application/graphql-response+json` media type, whose status codes tell a
     request error (400: nothing was executed) from a field error (200)."""
+
+    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
 
     def __init__(
         self,
@@ -119,8 +122,9 @@ class GraphQLView(GraphQL[Context, None]):
             )
         return sub_response
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: websocket frames must be text frames for graphql-ws clients.
+        return orjson.dumps(data).decode()
 
     def create_response(
         self,

@@ -9,7 +9,7 @@ from enum import Enum
 
 import strawberry
 
-from api.live import FellBehind, LiveFeed
+from api.live import FeedRoot, FellBehind, LiveFeed
 from domain.access import case_scope, sees_case
 from domain.case_counts import CountGroup, GroupCount, open_case_counts
 from domain.case_queries import CaseFilter
@@ -116,15 +116,27 @@ class Subscription:
                 dinas_code=item.dinas_code,
             ),
         )
-        resume_from = FeedPosition.from_cursor(after) if after else None
+        # Set when api.live runs this execution for a group of sockets or for
+        # one that left its group (see SharedSubscriptionsHandler).
+        root = info.root_value if isinstance(info.root_value, FeedRoot) else None
+        if after:
+            resume_from: FeedPosition | None = FeedPosition.from_cursor(after)
+        else:
+            resume_from = root.resume_after if root else None
+
+        def update(item: FeedItem) -> CaseEventUpdate:
+            if root is not None:
+                root.position = item.position
+            context.fresh_loaders()
+            return _update(item)
+
         listener = live.register(feed_filter)
         try:
             last = resume_from or listener.start
             if resume_from is not None:
                 async for item in _replay(context, feed_filter, last, listener.start):
                     last = item.position
-                    context.fresh_loaders()
-                    yield _update(item)
+                    yield update(item)
             while True:
                 try:
                     item = await listener.next()
@@ -133,14 +145,12 @@ class Subscription:
                     listener.reset()
                     async for item in _replay(context, feed_filter, last, caught_up_to):
                         last = item.position
-                        context.fresh_loaders()
-                        yield _update(item)
+                        yield update(item)
                     continue
                 if item.position <= last:
                     continue
                 last = item.position
-                context.fresh_loaders()
-                yield _update(item)
+                yield update(item)
         finally:
             live.unregister(listener)
 
