@@ -258,13 +258,14 @@ def start_server(url: URL, workdir: Path) -> Server:
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Stops a process started in its own session, and whatever it started."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
         process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -343,8 +344,12 @@ class Clients:
                 with contextlib.suppress(OSError):
                     process.stdin.write(b'{"cmd": "exit"}\n')
                     process.stdin.flush()
+        deadline = time.monotonic() + 15
         for process in self.processes:
-            stop_process(process, timeout_s=30)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for process in self.processes:
+            stop_process(process)
 
 
 def start_clients(
@@ -697,6 +702,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
+    # Stopped by SIGTERM (`timeout`, a CI job) as by Ctrl-C: every `finally` runs
+    # and stops the server and subscriber processes.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     url = bench_url()
     prepare_database(url)
     key = partner_key(url)
