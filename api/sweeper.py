@@ -1,4 +1,5 @@
-"""The background sweep of each server process: escalations and automatic closing.
+"""The background sweep of each server process: escalations and automatic closing,
+then the refresh of the statistics rollup.
 
 Every process runs one; they share the work without coordination because the
 domain functions lock cases with SKIP LOCKED. A sweep is one short transaction
@@ -28,6 +29,7 @@ from domain.escalation import (
     load_holidays,
 )
 from domain.events import wrote_events
+from domain.stats_rollup import refresh_rollup
 from domain.working_days import JAKARTA
 
 logger = logging.getLogger("patriot.sweeper")
@@ -119,6 +121,21 @@ class Sweeper:
                 await pubsub.publish(LIVE_FEED_CHANNEL)
         return result
 
+    async def refresh_statistics(self, *, now: datetime | None = None) -> None:
+        """Add the cases settled since the last refresh to the statistics rollup: in a
+        transaction of its own, REPEATABLE READ so that the snapshot it records is the
+        one its statements read."""
+        started = time.perf_counter()
+        async with self._app.state.session_factory() as session, session.begin():
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            refresh = await refresh_rollup(session=session, now=now or datetime.now(UTC))
+        if refresh is not None and (refresh.rebuilt or refresh.rows):
+            fields = {
+                **refresh.__dict__,
+                "duration_ms": round((time.perf_counter() - started) * 1000),
+            }
+            _log("stats_refresh", fields, level=logging.INFO if refresh.rebuilt else logging.DEBUG)
+
     async def _run(self) -> None:
         interval = self._settings.sweep_interval_s
         delay = interval
@@ -131,6 +148,11 @@ class Sweeper:
                 # The message may quote statement parameters: only on request.
                 logger.debug("sweep failure", exc_info=True)
                 continue
+            try:
+                await self.refresh_statistics()
+            except Exception as error:  # the next sweep refreshes again
+                _log("stats_refresh_failed", {"error": type(error).__name__}, level=logging.ERROR)
+                logger.debug("statistics refresh failure", exc_info=True)
             if result.full_batch:
                 delay = 0  # a backlog: keep going, still one short transaction at a time
 

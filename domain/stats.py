@@ -11,47 +11,50 @@ Definitions (the same for every grouping, so that groups always add up to the to
 - resolved on time: of those, the ones resolved no later than their due time;
 - hours to resolve: working hours from creation to resolution, with the semantics of
   `domain.working_days.working_hours_between` (each working day of the Jakarta calendar
-  counts for its 24 hours; weekends and holidays count for nothing).
+  counts for its 24 hours; weekends and holidays count for nothing). A database
+  trigger keeps them on the case (`working_hours_to_resolve`) whenever its resolution
+  time changes, and rewrites them for the cases concerned when a holiday changes.
 
 Time groupings (DAY, WEEK) put a received case in the bucket of its creation and a
 resolved one in the bucket of its resolution, in Jakarta time; weeks start on Monday.
 
-Working hours are computed in SQL without a per-case series of days: for a moment t on
-local day d, the working seconds since a fixed Monday are
-
-    W(t) = 86400 * (weekdays before d - weekday holidays before d)
-           + (seconds since local midnight, when d is a working day),
-
-where the weekdays come from a closed formula and the holidays before d from
-`width_bucket` (a binary search) over the sorted array of weekday holidays, bound as a
-parameter; days are numbered from the epoch in WIB with plain arithmetic. The time to
-resolve is W(resolved_at) - W(created_at).
+City-wide statistics without a filter read most of a long range from the rollup
+(`domain.stats_rollup`): settled cases (CLOSED, REJECTED, DUPLICATE, statuses nothing
+leads out of) counted per local day when the background refresh saw them settle. What
+it does not hold is read from the cases in the same request: the partial days at
+either end of the range, the cases not settled yet, and those settled since the last
+refresh (by transaction id against the refresh's snapshot). The answer is the same as
+reading every case; the tests compare both ways. Percentiles are exact: the rollup
+keeps every working-hours value, and they are computed as PostgreSQL's
+`percentile_cont` does, over all the values of a group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
-    ARRAY,
-    BindParameter,
     ColumnElement,
     Float,
+    LargeBinary,
     Select,
+    String,
     and_,
-    bindparam,
-    case,
     cast,
     func,
     literal,
-    null,
+    not_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import True_
 
 from domain.case_queries import CaseFilter, filtered
 from domain.errors import FieldProblem, ValidationFailed
@@ -63,6 +66,8 @@ from models import (
     OPEN_STATUSES,
     BoundarySet,
     Case,
+    CaseStatsDay,
+    CaseStatsRollup,
     CaseStatus,
     Category,
     Dinas,
@@ -71,15 +76,21 @@ from models import (
     Kelurahan,
     Partner,
 )
+from models.cases import TransactionId
+from models.stats import Snapshot
 
 MAX_RANGE = timedelta(days=5 * 366)
 MAX_OVERDUE_LIST = 100
 ALL_FLOWS = frozenset({"received", "resolved"})
 RESOLVED_STATUSES = (CaseStatus.RESOLVED.value, CaseStatus.CLOSED.value)
+SETTLED_STATUSES = (CaseStatus.CLOSED.value, CaseStatus.REJECTED.value, CaseStatus.DUPLICATE.value)
+PERCENTILES = (0.5, 0.9)
 _OPEN = tuple(sorted(OPEN_STATUSES))
 _EPOCH_DAY = date(1970, 1, 1)
 _JAKARTA_OFFSET_S = 7 * 3600
 _SECONDS_PER_DAY = 86_400
+# float8send's form: what the rollup stores and the live statements return.
+_HOURS_DTYPE = np.dtype(">f8")
 
 
 class StatsGroup(StrEnum):
@@ -94,6 +105,8 @@ class StatsGroup(StrEnum):
 
 
 TIME_GROUPS = frozenset({StatsGroup.DAY, StatsGroup.WEEK})
+# Groupings whose keys are ids: the rollup keeps every key as text.
+_ID_GROUPS = frozenset({StatsGroup.DINAS, StatsGroup.CATEGORY})
 
 
 class ChoroplethMetric(StrEnum):
@@ -139,20 +152,27 @@ class BacklogGroup:
     oldest_due_at: datetime | None
 
 
-# -- working hours ------------------------------------------------------------------
+@dataclass
+class _Tally:
+    """One group's measures, added up from the rollup and the live statements."""
+
+    received: int = 0
+    open: int = 0
+    overdue: int = 0
+    resolved: int = 0
+    on_time: int = 0
+    hours: list[bytes] = field(default_factory=list)
+
+    def add(self, other: _Tally) -> None:
+        self.received += other.received
+        self.open += other.open
+        self.overdue += other.overdue
+        self.resolved += other.resolved
+        self.on_time += other.on_time
+        self.hours.extend(other.hours)
 
 
-def weekday_holidays(days: Iterable[date]) -> list[float]:
-    """Day numbers of the holidays that remove a working day, sorted for `width_bucket`."""
-    return sorted({float(_day_number(d)) for d in days if d.weekday() < 5})
-
-
-def holidays_param(days: Iterable[date]) -> BindParameter[Any]:
-    return bindparam("weekday_holidays", weekday_holidays(days), type_=ARRAY(Float))
-
-
-def _day_number(day: date) -> int:
-    return (day - _EPOCH_DAY).days
+# -- days and working hours -----------------------------------------------------------
 
 
 def _local_seconds(moment: Any) -> ColumnElement[Any]:
@@ -171,46 +191,37 @@ def _weekday(day: ColumnElement[Any]) -> ColumnElement[Any]:
     return shifted - func.floor(shifted / 7.0) * 7.0
 
 
-def working_seconds_since_epoch(
-    local_seconds: Any, day: Any, holidays: BindParameter[Any]
-) -> ColumnElement[Any]:
-    """W(t) of the module docstring, from t's local seconds and local day number: working
-    seconds from Monday 1969-12-29 to t."""
-    shifted = day + 3.0  # days since that Monday
-    weekday = shifted - func.floor(shifted / 7.0) * 7.0
-    weekdays_before = func.floor(shifted / 7.0) * 5.0 + func.least(weekday, 5.0)
-    holidays_before = func.width_bucket(day - 0.5, holidays)
-    is_working_day = and_(weekday < 5.0, func.width_bucket(day + 0.5, holidays) == holidays_before)
-    seconds_today = local_seconds - day * float(_SECONDS_PER_DAY)
-    return (weekdays_before - holidays_before) * float(_SECONDS_PER_DAY) + case(
-        (is_working_day, seconds_today), else_=0.0
-    )
+def _day_number(day: date) -> int:
+    return (day - _EPOCH_DAY).days
 
 
-def hours_between_local(
-    start_seconds: Any,
-    start_day: Any,
-    end_seconds: Any,
-    end_day: Any,
-    holidays: BindParameter[Any],
-) -> ColumnElement[Any]:
-    elapsed = working_seconds_since_epoch(
-        end_seconds, end_day, holidays
-    ) - working_seconds_since_epoch(start_seconds, start_day, holidays)
-    return func.greatest(elapsed, 0.0) / 3600.0
+def _week_of(day_number: int) -> int:
+    return day_number - (day_number + 3) % 7
 
 
-def working_hours_sql(start: Any, end: Any, holidays: BindParameter[Any]) -> ColumnElement[Any]:
-    """Working hours from `start` to `end` (`working_hours_between` in SQL)."""
-    return hours_between_local(
-        _local_seconds(start), _local_day(start), _local_seconds(end), _local_day(end), holidays
-    )
+def working_hours_sql(start: Any, end: Any) -> ColumnElement[float]:
+    """Working hours from `start` to `end` over the holidays stored now: the database
+    function the trigger uses (`working_hours_between` in SQL)."""
+    return func.working_hours_between(start, end, func.weekday_holiday_numbers(), type_=Float)
 
 
-def _fenced(statement: Select[Any], name: str) -> Any:
-    # OFFSET 0 keeps PostgreSQL from inlining the subquery, which would evaluate its
-    # expressions again in every place the outer query uses them.
-    return statement.offset(0).subquery(name)
+def percentile_cont(values: np.ndarray, fraction: float) -> float:
+    """PostgreSQL's percentile_cont: linear interpolation between the two values
+    around position fraction * (n - 1) of the sorted values."""
+    position = fraction * (len(values) - 1)
+    lower, upper = math.floor(position), math.ceil(position)
+    around = np.partition(values, [lower, upper])
+    first, second = float(around[lower]), float(around[upper])
+    return first + (second - first) * (position - lower)
+
+
+def _percentiles(chunks: Sequence[bytes]) -> tuple[float, float] | None:
+    values = np.frombuffer(b"".join(chunks), dtype=_HOURS_DTYPE)
+    if not len(values):
+        return None
+    values = values.astype(np.float64)
+    median, p90 = (percentile_cont(values, p) for p in PERCENTILES)
+    return median, p90
 
 
 async def tune_for_scans(*, session: AsyncSession) -> None:
@@ -266,76 +277,65 @@ def _group_key(group_by: StatsGroup, moment: Any) -> Any:
             return day - _weekday(day)
 
 
-def _received_rows(
-    *,
-    group_by: StatsGroup,
-    case_filter: CaseFilter,
-    scope: ColumnElement[bool],
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> Select[Any]:
-    is_open = Case.status.in_(_OPEN)
-    return filtered(
-        select(
-            _group_key(group_by, Case.created_at).label("key"),
-            case((is_open, 1), else_=0).label("open"),
-            case((and_(is_open, Case.due_at < now), 1), else_=0).label("overdue"),
-        ).where(Case.created_at >= start, Case.created_at < end, scope),
-        case_filter,
+def _inline_in(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    # Written into the SQL, not bound: a partial index is used only when the planner
+    # sees its predicate in the query, which it cannot prove from a generic plan's
+    # parameters.
+    condition: ColumnElement[bool] = column.in_(
+        [literal(v, String, literal_execute=True) for v in values]
     )
+    return condition
 
 
-def _resolved_rows(
-    *,
-    group_by: StatsGroup,
-    case_filter: CaseFilter,
-    scope: ColumnElement[bool],
-    start: datetime,
-    end: datetime,
-    holidays: Sequence[date] | None,
-) -> Any:
-    """Resolutions in the range: key and on_time, and with `holidays` their working hours."""
-    base = filtered(
-        select(
-            _group_key(group_by, Case.resolved_at).label("key"),
-            case((Case.resolved_at <= Case.due_at, 1), else_=0).label("on_time"),
-        ).where(
-            Case.resolved_at >= start,
-            Case.resolved_at < end,
-            Case.status.in_(RESOLVED_STATUSES),
-            scope,
-        ),
-        case_filter,
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=JAKARTA)
+
+
+def whole_days(start: datetime, end: datetime) -> tuple[date, date] | None:
+    """The local days lying wholly inside [start, end), as [first, end_day)."""
+    local_start = start.astimezone(JAKARTA)
+    first = local_start.date()
+    if local_start > _day_start(first):
+        first += timedelta(days=1)
+    end_day = end.astimezone(JAKARTA).date()
+    return (first, end_day) if first < end_day else None
+
+
+@dataclass(frozen=True)
+class _Rollup:
+    """What a statement reads from the rollup: the days [first_day, end_day) of the
+    cases settled in `snapshot`."""
+
+    snapshot: str
+    first_day: date
+    end_day: date
+
+
+def _live_sources(
+    moment: Any, *, start: datetime, end: datetime, rollup: _Rollup | None, resolutions: bool
+) -> list[ColumnElement[bool]]:
+    """Conditions whose cases, together, are those of [start, end) the rollup lacks."""
+    if rollup is None:
+        return [and_(moment >= start, moment < end)]
+    first, last = _day_start(rollup.first_day), _day_start(rollup.end_day)
+    snapshot = cast(literal(rollup.snapshot, String), Snapshot())
+    sources = []
+    if start < first:
+        sources.append(and_(moment >= start, moment < first))
+    if last < end:
+        sources.append(and_(moment >= last, moment < end))
+    unsettled = (
+        Case.status == literal(CaseStatus.RESOLVED.value, String, literal_execute=True)
+        if resolutions
+        else Case.settled_txid.is_(None)
     )
-    if holidays is None:
-        return base.subquery("resolutions")
-    # Two fenced steps, so that each timestamp is converted once per row, not once per
-    # use in the working-hours formula.
-    seconds = _fenced(
-        base.add_columns(
-            _local_seconds(Case.created_at).label("start_s"),
-            _local_seconds(Case.resolved_at).label("end_s"),
-        ),
-        "resolutions",
+    settled_since = and_(
+        Case.settled_txid >= func.pg_snapshot_xmin(snapshot, type_=TransactionId()),
+        not_(func.pg_visible_in_snapshot(Case.settled_txid, snapshot)),
     )
-    r = seconds.c
-    days = _fenced(
-        select(
-            r.key,
-            r.on_time,
-            r.start_s,
-            r.end_s,
-            func.floor(r.start_s / float(_SECONDS_PER_DAY)).label("start_day"),
-            func.floor(r.end_s / float(_SECONDS_PER_DAY)).label("end_day"),
-        ),
-        "resolution_days",
-    )
-    d = days.c
-    hours = hours_between_local(
-        d.start_s, d.start_day, d.end_s, d.end_day, holidays_param(holidays)
-    )
-    return select(d.key, d.on_time, hours.label("hours")).subquery("resolution_hours")
+    sources.append(and_(moment >= first, moment < last, unsettled))
+    sources.append(and_(moment >= first, moment < last, settled_since))
+    return sources
 
 
 def _received_statement(
@@ -343,20 +343,29 @@ def _received_statement(
     group_by: StatsGroup,
     case_filter: CaseFilter,
     scope: ColumnElement[bool],
-    start: datetime,
-    end: datetime,
+    sources: Sequence[ColumnElement[bool]],
     now: datetime,
 ) -> Select[Any]:
-    rows = _received_rows(
-        group_by=group_by, case_filter=case_filter, scope=scope, start=start, end=end, now=now
+    rows = union_all(
+        *(
+            filtered(
+                select(
+                    _group_key(group_by, Case.created_at).label("key"),
+                    Case.status.label("status"),
+                    Case.due_at.label("due_at"),
+                ).where(source, scope),
+                case_filter,
+            )
+            for source in sources
+        )
     ).subquery("received")
+    is_open = _inline_in(rows.c.status, _OPEN)
     return select(
-        func.grouping(rows.c.key).label("is_total"),
         rows.c.key,
         func.count(),
-        func.sum(rows.c.open),
-        func.sum(rows.c.overdue),
-    ).group_by(func.rollup(rows.c.key))
+        func.count().filter(is_open),
+        func.count().filter(and_(is_open, rows.c.due_at < now)),
+    ).group_by(rows.c.key)
 
 
 def _resolved_statement(
@@ -364,32 +373,112 @@ def _resolved_statement(
     group_by: StatsGroup,
     case_filter: CaseFilter,
     scope: ColumnElement[bool],
-    start: datetime,
-    end: datetime,
-    holidays: Sequence[date] | None,
+    sources: Sequence[ColumnElement[bool]],
+    with_durations: bool,
 ) -> Select[Any]:
-    rows = _resolved_rows(
-        group_by=group_by,
-        case_filter=case_filter,
-        scope=scope,
-        start=start,
-        end=end,
-        holidays=holidays,
+    rows = union_all(
+        *(
+            filtered(
+                select(
+                    _group_key(group_by, Case.resolved_at).label("key"),
+                    (Case.resolved_at <= Case.due_at).label("on_time"),
+                    Case.working_hours_to_resolve.label("hours"),
+                ).where(_inline_in(Case.status, RESOLVED_STATUSES), source, scope),
+                case_filter,
+            )
+            for source in sources
+        )
+    ).subquery("resolutions")
+    hours = (
+        func.string_agg(func.float8send(rows.c.hours), literal(b"", LargeBinary))
+        if with_durations
+        else literal(None, LargeBinary)
     )
-    # The percentiles (an ordered-set aggregate) sort each group's rows: only the
-    # resolutions' narrow rows, the received ones are counted apart with a hash.
-    percentiles = (
-        func.percentile_cont(literal([0.5, 0.9], ARRAY(Float))).within_group(rows.c.hours)
-        if holidays is not None
-        else cast(null(), ARRAY(Float))
+    return select(rows.c.key, func.count(), func.count().filter(rows.c.on_time), hours).group_by(
+        rows.c.key
     )
-    return select(
-        func.grouping(rows.c.key).label("is_total"),
-        rows.c.key,
-        func.count(),
-        func.sum(rows.c.on_time),
-        percentiles,
-    ).group_by(func.rollup(rows.c.key))
+
+
+def _rollup_key(group_by: StatsGroup) -> Any:
+    if group_by in TIME_GROUPS:
+        return CaseStatsDay.day
+    return CaseStatsDay.key
+
+
+def _from_rollup_key(group_by: StatsGroup, key: Any) -> Any:
+    if group_by is StatsGroup.DAY:
+        return _day_number(key)
+    if group_by is StatsGroup.WEEK:
+        return _week_of(_day_number(key))
+    if key == "":
+        return None
+    return int(key) if group_by in _ID_GROUPS else key
+
+
+async def _read_rollup(
+    *,
+    session: AsyncSession,
+    group_by: StatsGroup,
+    days: tuple[date, date],
+    with_durations: bool,
+    tallies: dict[Any, _Tally],
+) -> _Rollup | None:
+    """Adds the rollup's days to `tallies`; None (and nothing added) when there is no
+    rollup or it was counted over other holidays than today's."""
+    dimension = StatsGroup.DAY if group_by in TIME_GROUPS else group_by
+    key = _rollup_key(group_by)
+    snapshot = cast(CaseStatsRollup.snapshot, String)
+    current = CaseStatsRollup.weekday_holidays == func.weekday_holiday_numbers()
+    hours = (
+        func.string_agg(CaseStatsDay.hours, literal(b"", LargeBinary))
+        if with_durations
+        else literal(None, LargeBinary)
+    )
+    # One statement: the days read and the snapshot they stand for are the same commit
+    # of the refresh.
+    rows = (
+        await session.execute(
+            select(
+                snapshot,
+                current,
+                key,
+                func.sum(CaseStatsDay.received),
+                func.sum(CaseStatsDay.resolved),
+                func.sum(CaseStatsDay.resolved_on_time),
+                hours,
+            )
+            .select_from(CaseStatsRollup)
+            .outerjoin(
+                CaseStatsDay,
+                and_(
+                    CaseStatsDay.dimension == dimension.value,
+                    CaseStatsDay.day >= days[0],
+                    CaseStatsDay.day < days[1],
+                ),
+            )
+            .group_by(snapshot, current, key)
+        )
+    ).all()
+    if not rows or not rows[0][1]:
+        return None
+    for _snapshot, _current, raw, received, resolved, on_time, chunk in rows:
+        if received is None:
+            continue  # the rollup holds nothing for these days
+        tally = tallies.setdefault(_from_rollup_key(group_by, raw), _Tally())
+        tally.add(
+            _Tally(
+                received=int(received),
+                resolved=int(resolved),
+                on_time=int(on_time),
+                hours=[chunk] if chunk else [],
+            )
+        )
+    return _Rollup(snapshot=rows[0][0], first_day=days[0], end_day=days[1])
+
+
+def _plain_group_key(group_by: StatsGroup, key: Any) -> Any:
+    # Day numbers come back as floats from floor().
+    return int(key) if group_by in TIME_GROUPS and key is not None else key
 
 
 async def case_stats(
@@ -410,52 +499,74 @@ async def case_stats(
     only one side."""
     check_range(start, end)
     await tune_for_scans(session=session)
-    empty: tuple[int, int, int, int, int, list[float] | None] = (0, 0, 0, 0, 0, None)
-    raw: dict[Any, tuple[int, int, int, int, int, list[float] | None]] = {}
-    total_row = empty
+    tallies: dict[Any, _Tally] = {}
+    rollup: _Rollup | None = None
+    days = whole_days(start, end)
+    # The rollup counts every case, unfiltered: it serves the city-wide view.
+    if days is not None and case_filter == CaseFilter() and isinstance(scope, True_):
+        from_rollup: dict[Any, _Tally] = {}
+        rollup = await _read_rollup(
+            session=session,
+            group_by=group_by,
+            days=days,
+            with_durations=with_durations and "resolved" in flows,
+            tallies=from_rollup,
+        )
+        for key, tally in from_rollup.items():
+            if "received" not in flows:
+                tally.received = 0
+            if "resolved" not in flows:
+                tally.resolved, tally.on_time, tally.hours = 0, 0, []
+            tallies.setdefault(key, _Tally()).add(tally)
     if "received" in flows:
         statement = _received_statement(
             group_by=group_by,
             case_filter=case_filter,
             scope=scope,
-            start=start,
-            end=end,
+            sources=_live_sources(
+                Case.created_at, start=start, end=end, rollup=rollup, resolutions=False
+            ),
             now=now,
         )
-        for is_total, key, received, open_, overdue in (await session.execute(statement)).all():
-            values = (int(received), int(open_ or 0), int(overdue or 0), 0, 0, None)
-            if is_total:
-                total_row = values
-            else:
-                raw[key] = values
+        for key, received, open_, overdue in (await session.execute(statement)).all():
+            tally = tallies.setdefault(_plain_group_key(group_by, key), _Tally())
+            tally.add(_Tally(received=int(received), open=int(open_), overdue=int(overdue)))
     if "resolved" in flows:
         statement = _resolved_statement(
             group_by=group_by,
             case_filter=case_filter,
             scope=scope,
-            start=start,
-            end=end,
-            holidays=await load_holidays(session=session) if with_durations else None,
+            sources=_live_sources(
+                Case.resolved_at, start=start, end=end, rollup=rollup, resolutions=True
+            ),
+            with_durations=with_durations,
         )
-        for is_total, key, resolved, on_time, pair in (await session.execute(statement)).all():
-            before = total_row if is_total else raw.get(key, empty)
-            values = (*before[:3], int(resolved), int(on_time or 0), pair)
-            if is_total:
-                total_row = values
-            else:
-                raw[key] = values
-    labels = await _labels(session=session, group_by=group_by, keys=list(raw))
+        for key, resolved, on_time, chunk in (await session.execute(statement)).all():
+            tally = tallies.setdefault(_plain_group_key(group_by, key), _Tally())
+            tally.add(
+                _Tally(resolved=int(resolved), on_time=int(on_time), hours=[chunk] if chunk else [])
+            )
+    tallies = {key: tally for key, tally in tallies.items() if tally.received or tally.resolved}
+    labels = await _labels(session=session, group_by=group_by, keys=list(tallies))
     groups = [
-        _group_stats(labels.get(key, (_plain_key(key), None)), values, group_by)
-        for key, values in raw.items()
+        _group_stats(labels.get(key, (_plain_key(key), None)), tally, group_by)
+        for key, tally in tallies.items()
     ]
     if group_by in TIME_GROUPS:
         groups = _with_empty_buckets(groups, group_by=group_by, start=start, end=end)
         groups.sort(key=lambda g: g.key or "")
     else:
         groups.sort(key=lambda g: (-g.received, -g.resolved, g.key is None, g.key or ""))
-    total = _group_stats((None, None), total_row, None)
-    return CaseStats(group_by=group_by, start=start, end=end, total=total, groups=groups)
+    total = _Tally()
+    for tally in tallies.values():
+        total.add(tally)
+    return CaseStats(
+        group_by=group_by,
+        start=start,
+        end=end,
+        total=_group_stats((None, None), total, None),
+        groups=groups,
+    )
 
 
 def _plain_key(key: Any) -> str | None:
@@ -465,22 +576,20 @@ def _plain_key(key: Any) -> str | None:
 
 
 def _group_stats(
-    key_label: tuple[str | None, str | None],
-    values: tuple[int, int, int, int, int, list[float] | None],
-    group_by: StatsGroup | None,
+    key_label: tuple[str | None, str | None], tally: _Tally, group_by: StatsGroup | None
 ) -> GroupStats:
-    received, open_, overdue, resolved, on_time, percentiles = values
     key, label = key_label
-    median, p90 = percentiles if percentiles and percentiles[0] is not None else (None, None)
+    percentiles = _percentiles(tally.hours)
+    median, p90 = percentiles if percentiles is not None else (None, None)
     return GroupStats(
         key=key,
         label=label,
         bucket_start=_bucket_start(key) if group_by in TIME_GROUPS else None,
-        received=received,
-        open=open_,
-        overdue=overdue,
-        resolved=resolved,
-        resolved_on_time=on_time,
+        received=tally.received,
+        open=tally.open,
+        overdue=tally.overdue,
+        resolved=tally.resolved,
+        resolved_on_time=tally.on_time,
         median_hours_to_resolve=round(median, 2) if median is not None else None,
         p90_hours_to_resolve=round(p90, 2) if p90 is not None else None,
     )
@@ -507,7 +616,7 @@ def _with_empty_buckets(
     while day <= last:
         key = day.isoformat()
         if key not in present:
-            groups.append(_group_stats((key, None), (0, 0, 0, 0, 0, None), group_by))
+            groups.append(_group_stats((key, None), _Tally(), group_by))
         day += step
     return groups
 

@@ -20,6 +20,7 @@ from models.reference import (
     ReportKind,
     RoutingRule,
 )
+from models.stats import CaseStatsDay, CaseStatsRollup
 
 __all__ = [
     "KELURAHAN_OFFICE_CODE",
@@ -28,6 +29,8 @@ __all__ = [
     "BoundarySet",
     "Case",
     "CaseEvent",
+    "CaseStatsDay",
+    "CaseStatsRollup",
     "CaseStatus",
     "CaseSupport",
     "Category",

@@ -156,6 +156,12 @@ class Case(Base):
     # 0: on time; 1: escalated to the handling dinas or kelurahan; 2: to the POC.
     escalation_level: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by a database trigger (migration 0006) whenever resolved_at changes, and
+    # again for the cases concerned when a holiday changes: statistics read them.
+    working_hours_to_resolve: Mapped[float | None] = mapped_column(Float)
+    # The transaction that gave the case a final status (CLOSED, REJECTED, DUPLICATE),
+    # set by the same trigger: the statistics rollup holds the cases it has seen settle.
+    settled_txid: Mapped[int | None] = mapped_column(TransactionId())
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed("to_tsvector('simple', title || ' ' || description)", persisted=True),
@@ -211,8 +217,45 @@ class Case(Base):
                 "source",
                 "kind",
                 "created_at",
+                "working_hours_to_resolve",
             ],
-            postgresql_where=text("resolved_at IS NOT NULL"),
+            postgresql_where=text("status IN ('RESOLVED', 'CLOSED')"),
+        ),
+        # What the statistics rollup does not hold yet: unsettled cases, and those
+        # settled since its last refresh.
+        Index(
+            "ix_case_unsettled_created",
+            "created_at",
+            postgresql_include=[
+                "status",
+                "due_at",
+                "kelurahan_code",
+                "kecamatan_code",
+                "dinas_id",
+                "category_id",
+                "source",
+            ],
+            postgresql_where=text("settled_txid IS NULL"),
+        ),
+        Index(
+            "ix_case_unsettled_resolved",
+            "resolved_at",
+            postgresql_include=[
+                "status",
+                "due_at",
+                "kelurahan_code",
+                "kecamatan_code",
+                "dinas_id",
+                "category_id",
+                "source",
+                "working_hours_to_resolve",
+            ],
+            postgresql_where=text("status = 'RESOLVED'"),
+        ),
+        Index(
+            "ix_case_settled_txid",
+            "settled_txid",
+            postgresql_where=text("settled_txid IS NOT NULL"),
         ),
     )
 

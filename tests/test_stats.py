@@ -20,7 +20,7 @@ from domain.errors import ValidationFailed
 from domain.working_days import JAKARTA, working_hours_between
 from geo.case_filters import BBox
 from geo.heatmap import HexGrid, utm_srid
-from models import Case
+from models import Case, Holiday
 from tests import bekasi
 from tests.factories import make_case
 
@@ -64,14 +64,11 @@ async def test_working_hours_in_sql_equal_the_python_definition(session: AsyncSe
     for _ in range(200):
         start = MARCH - timedelta(days=40) + timedelta(seconds=rng.randrange(90 * 86_400))
         pairs.append((start, start + timedelta(seconds=rng.randrange(30 * 86_400))))
-    holiday_param = stats.holidays_param(holidays)
     for start, end in pairs:
         got = await session.scalar(
             select(
                 stats.working_hours_sql(
-                    literal(start, DateTime(timezone=True)),
-                    literal(end, DateTime(timezone=True)),
-                    holiday_param,
+                    literal(start, DateTime(timezone=True)), literal(end, DateTime(timezone=True))
                 )
             )
         )
@@ -81,12 +78,37 @@ async def test_working_hours_in_sql_equal_the_python_definition(session: AsyncSe
         )
 
 
-def test_weekend_holidays_are_left_out_of_the_array() -> None:
-    saturday, monday = date(2026, 3, 21), date(2026, 3, 23)
-    # As day numbers since 1970-01-01, the form the SQL compares with.
-    assert stats.weekday_holidays([monday, saturday, monday]) == [
-        float((monday - date(1970, 1, 1)).days)
-    ]
+async def _stored_hours(session: AsyncSession, case: Case) -> float | None:
+    return await session.scalar(
+        select(Case.working_hours_to_resolve)
+        .where(Case.id == case.id)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def test_working_hours_are_stored_on_resolution_and_follow_the_holidays(
+    session: AsyncSession,
+) -> None:
+    case = await _case(session, wib(2, 9))  # Monday 2 March
+    await session.flush()
+    assert await _stored_hours(session, case) is None
+    _resolve(case, wib(6, 15))  # Friday
+    await session.flush()
+    holidays = await _holidays(session)
+    assert await _stored_hours(session, case) == pytest.approx(
+        working_hours_between(wib(2, 9), wib(6, 15), holidays), abs=1e-6
+    )
+    assert await _stored_hours(session, case) == pytest.approx(15 + 3 * 24 + 15)
+
+    # A holiday declared afterwards on the Wednesday takes its 24 hours away; one on a
+    # Saturday changes nothing; removing it gives them back.
+    wednesday = Holiday(day=date(2026, 3, 4), name="Libur tambahan")
+    session.add_all([wednesday, Holiday(day=date(2026, 3, 7), name="Sabtu")])
+    await session.flush()
+    assert await _stored_hours(session, case) == pytest.approx(15 + 2 * 24 + 15)
+    await session.delete(wednesday)
+    await session.flush()
+    assert await _stored_hours(session, case) == pytest.approx(15 + 3 * 24 + 15)
 
 
 # -- caseStats --------------------------------------------------------------------------

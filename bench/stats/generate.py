@@ -22,7 +22,8 @@ The history, ending now:
 - statuses by age: of cases older than 30 days about 80% resolved or closed,
   6% rejected, 3% duplicate and 11% still open (most of them overdue); younger
   cases are more often open. Resolution times are skewed, from hours to weeks,
-  about 70% within the service level.
+  about 70% within the service level. A resolution older than two weeks is CLOSED,
+  as the sweeper's automatic closing (10 working days) leaves it.
 """
 
 from __future__ import annotations
@@ -135,6 +136,13 @@ draws AS (
                       now() - interval '1 minute')
            END AS resolved_at
     FROM lifecycle l
+), closed AS (
+    -- The sweeper closes a resolution nobody disputed within 10 working days (about
+    -- two weeks): older RESOLVED cases do not exist in a running system.
+    SELECT r.*,
+           CASE WHEN r.status = 'RESOLVED' AND r.resolved_at < now() - interval '14 days'
+                THEN 'CLOSED' ELSE r.status END AS final_status
+    FROM resolved r
 )
 INSERT INTO "case" (
     ticket, kind, source, idempotency_key, request_hash, category_id, title, description,
@@ -158,7 +166,7 @@ SELECT
     'Jl. Contoh No. ' || (r.g % 200 + 1),
     false,
     false,
-    r.status,
+    r.final_status,
     r.kelurahan_id,
     r.kecamatan_id,
     r.kelurahan_code,
@@ -170,11 +178,11 @@ SELECT
     (SELECT id FROM boundary_set WHERE is_active),
     'benchmark history: category default',
     r.resolved_at,
-    CASE WHEN r.status = 'CLOSED' THEN r.resolved_at + interval '10 days' END,
-    CASE WHEN r.status NOT IN ('RECEIVED', 'REJECTED', 'DUPLICATE')
+    CASE WHEN r.final_status = 'CLOSED' THEN least(r.resolved_at + interval '14 days', now()) END,
+    CASE WHEN r.final_status NOT IN ('RECEIVED', 'REJECTED', 'DUPLICATE')
          THEN 'petugas-' || (r.g % 97) END,
     CASE WHEN r.resolved_at IS NOT NULL THEN 'Sudah ditangani.' END
-FROM resolved r
+FROM closed r
 JOIN bench_point pt ON pt.kelurahan_id = r.kelurahan_id AND pt.n = r.point_number
 """
 
