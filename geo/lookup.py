@@ -12,6 +12,9 @@ The rules, in order (they are the API's contract, see README "Spatial lookup"):
 4. Farther away: outside the jurisdiction, with the distance to the city and the
    nearest kelurahan.
 Distances are geodesic metres (PostGIS geography on the WGS 84 spheroid).
+
+A process's in-memory index of the active set (geo.boundary_index) answers rule 1
+when the answer is certain; every other case is PostGIS's.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sqlalchemy import cast, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import FieldProblem, NoActiveBoundarySet, ValidationFailed
+from geo.boundary_index import BoundaryIndex
 from geo.coordinates import LatLon, validate_lat_lon
 from models import BoundarySet, Kelurahan, KelurahanPiece
 
@@ -126,6 +130,27 @@ async def locate_point(
     return Outside(set_id, distance_m=float(distance), nearest_kelurahan_id=kel_id)
 
 
+def located_by_index(index: BoundaryIndex | None, point: LatLon) -> Located | None:
+    """Rule 1 from memory, when the index is certain of it; otherwise None."""
+    if index is None:
+        return None
+    row = index.covering(point)
+    if row is None:
+        return None
+    return Located(
+        index.boundary_set_id, row.id, row.code, row.kecamatan_id, snapped=False, distance_m=0.0
+    )
+
+
+def locate_in_memory(
+    *, index: BoundaryIndex | None, lat: float, lon: float, field_prefix: str = ""
+) -> Located | None:
+    """Validate the pair (ValidationFailed) and answer from the index alone, or None:
+    then `locate` must ask PostGIS."""
+    point = validate_lat_lon(lat, lon, prefix=field_prefix)
+    return located_by_index(index, point)
+
+
 async def locate(
     *,
     session: AsyncSession,
@@ -133,6 +158,7 @@ async def locate(
     lon: float,
     snap_tolerance_m: float,
     field_prefix: str = "",
+    index: BoundaryIndex | None = None,
 ) -> Located | Outside:
     """Validate a coordinate pair from a caller and locate it.
 
@@ -141,6 +167,9 @@ async def locate(
     from the other side of the globe.
     """
     point = validate_lat_lon(lat, lon, prefix=field_prefix)
+    known = located_by_index(index, point)
+    if known is not None:
+        return known
     result = await locate_point(session=session, point=point, snap_tolerance_m=snap_tolerance_m)
     if isinstance(result, Outside) and -90.0 <= lon <= 90.0:
         swapped = await locate_point(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from geoalchemy2 import Geography
 from geoalchemy2.functions import ST_Area, ST_Dump, ST_Subdivide
 from geoalchemy2.shape import from_shape
-from sqlalchemy import cast, insert, literal, select, update
+from sqlalchemy import cast, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.areas import AreaInput, BoundarySetInput
@@ -16,6 +16,14 @@ from models import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
 # Pieces of at most this many vertices keep each point-in-polygon test cheap
 # (mapit and the PostGIS docs both land in the low hundreds; smaller favours lookups).
 SUBDIVIDE_MAX_VERTICES = 64
+
+# Writing a set is a bulk job (cutting 83,000 kelurahan into lookup pieces is one
+# statement of about 20 s); the API's short statement timeout is for requests.
+WRITE_STATEMENT_TIMEOUT_MS = 3_600_000
+
+# Server processes keep the active set in memory (geo.boundary_index); they
+# listen here, and PostgreSQL delivers the notification only if the activation commits.
+BOUNDARY_SETS_CHANNEL = "boundary_sets"
 
 
 class BoundarySetNotFound(LookupError):
@@ -35,6 +43,10 @@ async def find_by_content_hash(*, session: AsyncSession, content_hash: str) -> B
 
 async def write_boundary_set(*, session: AsyncSession, boundary_set: BoundarySetInput) -> int:
     """Insert a new, inactive boundary set with its areas and lookup pieces."""
+    # Until the caller's transaction ends (SET LOCAL).
+    await session.execute(
+        select(func.set_config("statement_timeout", str(WRITE_STATEMENT_TIMEOUT_MS), True))
+    )
     record = BoundarySet(
         source=boundary_set.source,
         accuracy_note=boundary_set.accuracy_note,
@@ -109,6 +121,7 @@ async def activate_boundary_set(*, session: AsyncSession, boundary_set_id: int) 
         .where(BoundarySet.id == boundary_set_id, BoundarySet.is_active.is_(False))
         .values(is_active=True, activated_at=datetime.now(UTC))
     )
+    await session.execute(select(func.pg_notify(BOUNDARY_SETS_CHANNEL, str(boundary_set_id))))
     await session.flush()
 
 
