@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,21 +13,24 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from strawberry.extensions import ParserCache, ValidationCache
 
 from api.auth import Authenticator
 from api.database import create_engine, create_session_factory
+from api.documents import CheckedDocuments, DocumentChecker
 from api.errors import PublicErrors
 from api.graphql_http import GraphQLView
+from api.limits import MutationRateLimiter
 from api.limits import middleware as limit_middleware
 from api.limits import schema_extensions as limit_extensions
 from api.live import LiveFeed
 from api.observability import Metrics, OperationObserver
+from api.operations import OperationRunner
 from api.poc import poc_routes
 from api.pubsub import create_pubsub
 from api.settings import Environment, Settings
 from api.sweeper import Sweeper
 from api.transactions import TransactionPerOperation
+from geo.boundary_index import BoundaryIndexKeeper
 from geo.lookup import active_set_id
 from schema import build_schema
 
@@ -40,20 +42,29 @@ DOCUMENT_CACHE_SIZE = 1_024
 
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics.create()
+    checker = DocumentChecker(
+        schema=lambda: schema._schema, settings=settings, maxsize=DOCUMENT_CACHE_SIZE
+    )
+    rate_limiter = MutationRateLimiter(settings)
     schema = build_schema(
-        # Exit order is the reverse: errors are made public first, then the
-        # transaction sees them, then the observer logs the final outcome.
+        # Operations over websockets. Exit order is the reverse: errors are made
+        # public first, then the transaction sees them, then the observer logs
+        # the final outcome. HTTP takes the same steps through `runner`.
         extensions=[
-            # Parsing and validating the same document again and again was most of
-            # the CPU of a simple query; both caches are bounded LRUs.
-            functools.partial(ParserCache, maxsize=DOCUMENT_CACHE_SIZE),
-            functools.partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
-            *limit_extensions(settings),
-            functools.partial(OperationObserver, metrics=metrics),
+            lambda: CheckedDocuments(checker=checker),
+            *limit_extensions(settings, rate_limiter),
+            lambda: OperationObserver(metrics=metrics),
             TransactionPerOperation,
             PublicErrors,
         ],
         production=settings.environment is Environment.PRODUCTION,
+    )
+    runner = OperationRunner(
+        schema=schema,
+        checker=checker,
+        rate_limiter=rate_limiter,
+        metrics=metrics,
+        hide_suggestions=not settings.field_suggestions_enabled,
     )
 
     @asynccontextmanager
@@ -71,6 +82,14 @@ def create_app(settings: Settings) -> Starlette:
         live = LiveFeed(session_factory=app.state.session_factory, pubsub=pubsub)
         await live.start()
         app.state.live = live
+        boundary_index = BoundaryIndexKeeper(
+            session_factory=app.state.session_factory,
+            pubsub=pubsub,
+            check_interval_s=settings.boundary_index_check_s,
+        )
+        if settings.boundary_index:
+            await boundary_index.start()
+        app.state.boundary_index = boundary_index
         app.state.sweeper = sweeper = Sweeper(app, settings=settings)
         if settings.sweeper_enabled:
             sweeper.start()
@@ -80,6 +99,7 @@ def create_app(settings: Settings) -> Starlette:
             # A shutdown must finish even when the database does not answer.
             for name, step in (
                 ("sweeper", sweeper.stop),
+                ("boundary index", boundary_index.stop),
                 ("live feed", live.stop),
                 ("pub/sub", pubsub.disconnect),
                 ("database pool", engine.dispose),
@@ -110,7 +130,7 @@ def create_app(settings: Settings) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQLView(schema=schema, settings=settings)
+    graphql = GraphQLView(schema=schema, runner=runner, settings=settings)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

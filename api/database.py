@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -9,19 +12,29 @@ from sqlalchemy.ext.asyncio import (
 
 from api.settings import Settings
 
+# Query parameters by which a database URL asks for (or about) TLS.
+_TLS_PARAMETERS = {"ssl", "sslmode", "sslrootcert", "sslcert", "sslkey"}
+_LOCAL_HOSTS = {None, "", "localhost", "127.0.0.1", "::1"}
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "server_settings": {
+            "statement_timeout": str(settings.database_statement_timeout_ms),
+            "application_name": "patriot",
+        },
+    }
+    url = make_url(settings.sqlalchemy_url)
+    if url.host in _LOCAL_HOSTS and not _TLS_PARAMETERS & set(url.query):
+        # asyncpg's default ("prefer") first tries TLS on every new connection,
+        # building an SSL context each time, even to a server on this machine.
+        connect_args["ssl"] = False
     return create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_pre_ping=False,
-        connect_args={
-            "server_settings": {
-                "statement_timeout": str(settings.database_statement_timeout_ms),
-                "application_name": "patriot",
-            },
-        },
+        connect_args=connect_args,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any, Protocol
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -38,6 +39,15 @@ ERROR_CODES: dict[type[PatriotError], str] = {
 }
 INTERNAL_MESSAGE = "Internal server error; the incident has been logged."
 
+
+class OperationResult(Protocol):
+    """What the steps around an operation read and change: Strawberry's and
+    graphql-core's results alike."""
+
+    data: Any
+    errors: list[GraphQLError] | None
+
+
 logger = logging.getLogger("patriot.errors")
 
 
@@ -66,9 +76,12 @@ def public_error(error: GraphQLError) -> GraphQLError:
     )
 
 
+def make_errors_public(result: OperationResult | None) -> None:
+    if result is not None and result.errors:
+        result.errors = [public_error(e) for e in result.errors]
+
+
 class PublicErrors(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = [public_error(e) for e in result.errors]
+        make_errors_public(self.execution_context.result)

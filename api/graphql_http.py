@@ -7,20 +7,25 @@ import time
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
 from api.limits import is_rate_limited
 from api.live import SharedSubscriptionsHandler
+from api.operations import OperationRunner
 from api.settings import Settings
 from domain.access import ANONYMOUS
 from schema.context import Context
@@ -70,6 +75,7 @@ class GraphQLView(GraphQL[Context, None]):
         self,
         *,
         schema: Any,
+        runner: OperationRunner,
         settings: Settings,
     ) -> None:
         super().__init__(
@@ -81,6 +87,83 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.websocket_origins,
         )
         self.settings = settings
+        self.runner = runner
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, with the lean runner in place of `Schema.execute`."""
+        return await self._execute(request_adapter.method, context, request_data)
+
+    async def _execute(
+        self, method: str, context: Context, request_data: GraphQLRequestData
+    ) -> ExecutionResult:
+        try:
+            return await self.runner.execute(
+                request_data.query,
+                variables=request_data.variables,
+                context=context,
+                root_value=None,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=OperationType.from_http(method),
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason(method)) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
+
+    async def _post_json(self, request: Request) -> Response | None:
+        """The common request, a JSON POST of one operation, without the layers of
+        Strawberry's view (its request adapter, content negotiation for streams
+        and batches); None for anything else or anything odd, which Strawberry's
+        `run` then answers (the body stays readable: Starlette keeps it)."""
+        headers = request.headers
+        content_type, _ = parse_content_type(headers.get("content-type", ""))
+        if "application/json" not in content_type or self._get_stream_transport_from_headers(
+            headers
+        ):
+            return None
+        try:
+            data = orjson.loads(await request.body())
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        query, variables, extensions = (
+            data.get("query"),
+            data.get("variables"),
+            data.get("extensions"),
+        )
+        if not (
+            isinstance(query, str | None)
+            and isinstance(variables, dict | None)
+            and isinstance(extensions, dict | None)
+        ):
+            return None
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, sub_response)
+        result = await self._execute(
+            "POST",
+            context,
+            GraphQLRequestData(
+                query=query,
+                variables=variables,
+                operation_name=data.get("operationName"),
+                extensions=extensions,
+                protocol="http",
+            ),
+        )
+        response_data = await self.process_result(request=request, result=result)
+        return self.create_response(response_data, sub_response)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -98,6 +181,7 @@ class GraphQLView(GraphQL[Context, None]):
             # Owned by the app's lifespan, hence looked up per request.
             session_factory=request.app.state.session_factory,
             principal=principal,
+            boundary_index=request.app.state.boundary_index.current,
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -146,7 +230,11 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(request)
+            response = None
+            if request.method == "POST":
+                response = await self._post_json(request)
+            if response is None:
+                response = await self.run(request)
         except HTTPException as error:
             media_type = (
                 GRAPHQL_RESPONSE_JSON

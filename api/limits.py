@@ -1,20 +1,23 @@
 """Abuse limits, each set by `Settings` and on by default.
 
 GraphQL documents are bounded by depth, aliases, tokens and an estimated cost
-(Strawberry's own limiters plus a cost rule) and may not carry NUL characters;
-request bodies by size (HTTP 413); mutations by a token bucket per caller;
-production hides introspection and suggestions; CORS follows an allow-list.
-`create_app` wires them through `schema_extensions` and `middleware`.
+(Strawberry's own depth and alias rules plus a cost rule) and may not carry NUL
+characters; request bodies by size (HTTP 413); mutations by a token bucket per
+caller; production hides introspection and suggestions; CORS follows an
+allow-list. The document limits are validation rules that `api.documents` runs
+once per document (`document_rules`), plus the checks that read a request's
+variables (`request_errors`); `create_app` wires the rest through
+`schema_extensions` and `middleware`.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -38,24 +41,19 @@ from graphql import (
     SelectionSetNode,
     StringValueNode,
     TypeMetaFieldDef,
-    ValidationContext,
     ValidationRule,
     VariableNode,
     get_named_type,
     get_operation_ast,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.types.graphql import OperationType
 
 from api.settings import Settings
@@ -83,24 +81,33 @@ class RateLimited(PatriotError):
         self.retry_after_s = retry_after_s
 
 
-def schema_extensions(settings: Settings) -> list[ExtensionFactory]:
+def schema_extensions(
+    settings: Settings, rate_limiter: MutationRateLimiter
+) -> list[ExtensionFactory]:
     """Factories, not instances: Strawberry builds fresh extensions per operation."""
-    buckets = TokenBuckets(
-        rate_per_minute=settings.mutation_rate_per_minute, burst=settings.mutation_burst
-    )
-    extensions: list[ExtensionFactory] = [
-        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        functools.partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        functools.partial(CostLimiter, max_cost=settings.max_query_cost),
-        functools.partial(MutationRateLimit, buckets=buckets),
-        RefuseNulCharacters,
-    ]
-    if not settings.introspection_enabled:
-        extensions.append(DisableIntrospection)
+    extensions: list[ExtensionFactory] = [lambda: MutationRateLimit(limiter=rate_limiter)]
     if not settings.field_suggestions_enabled:
         extensions.append(HideSuggestions)
     return extensions
+
+
+def document_rules(settings: Settings) -> list[type[ValidationRule]]:
+    """The limits that depend on the document alone (the token limit is the parser's)."""
+    rules: list[type[ValidationRule]] = [
+        max_depth_rule(settings.max_query_depth, None),
+        max_aliases_rule(settings.max_aliases),
+        NulInDocument,
+    ]
+    if not settings.introspection_enabled:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def request_errors(variables: Mapping[str, Any] | None) -> list[GraphQLError]:
+    """The limits that read a request's variables (the cost is `api.documents`')."""
+    if variables and _contains_nul(variables):
+        return [GraphQLError(NUL_MESSAGE, original_error=InvalidArguments(NUL_MESSAGE))]
+    return []
 
 
 def middleware(settings: Settings) -> list[Middleware]:
@@ -148,6 +155,9 @@ class _OperationCost:
                 self.variables[name] = int(definition.default_value.value)
         self._fragment_costs: dict[str, int] = {}
         self._visiting: set[str] = set()
+        # Whether a page size came from a variable: then the cost of the same
+        # document differs between requests and cannot be kept with it.
+        self.uses_variables = False
 
     def of(self, operation: OperationDefinitionNode) -> int:
         root = self.schema.get_root_type(operation.operation)
@@ -216,10 +226,35 @@ class _OperationCost:
             if isinstance(value, IntValueNode):
                 return int(value.value)
             if isinstance(value, VariableNode):
+                self.uses_variables = True
                 variable = self.variables.get(value.name.value)
                 if isinstance(variable, int) and not isinstance(variable, bool):
                     return variable
         return default
+
+
+@dataclass(frozen=True)
+class OperationCost:
+    value: int
+    uses_variables: bool
+
+    def error(self, operation: OperationDefinitionNode, limit: int) -> GraphQLError:
+        exceeded = CostLimitExceeded(self.value, limit)
+        return GraphQLError(str(exceeded), operation, original_error=exceeded)
+
+
+def measure_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None = None,
+) -> OperationCost:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    measure = _OperationCost(schema, fragments, variables or {}, operation)
+    value = measure.of(operation)
+    return OperationCost(value, measure.uses_variables)
 
 
 def operation_cost(
@@ -228,38 +263,7 @@ def operation_cost(
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any] | None = None,
 ) -> int:
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    return _OperationCost(schema, fragments, variables or {}, operation).of(operation)
-
-
-def _cost_rule(max_cost: int, variables: Mapping[str, Any]) -> type[ValidationRule]:
-    class CostRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            for definition in context.document.definitions:
-                if not isinstance(definition, OperationDefinitionNode):
-                    continue
-                cost = operation_cost(context.schema, context.document, definition, variables)
-                if cost > max_cost:
-                    error = CostLimitExceeded(cost, max_cost)
-                    context.report_error(GraphQLError(str(error), definition, original_error=error))
-
-    return CostRule
-
-
-class CostLimiter(AddValidationRules):
-    """Refuses, before execution, an operation whose estimated cost is above the limit."""
-
-    def __init__(self, *, max_cost: int) -> None:
-        self.max_cost = max_cost
-        super().__init__([])
-
-    def on_operation(self) -> Iterator[None]:
-        # The rule needs this request's variables (`first: $n`), hence one per operation.
-        self.validation_rules = [_cost_rule(self.max_cost, self.execution_context.variables or {})]
-        yield from super().on_operation()
+    return measure_cost(schema, document, operation, variables).value
 
 
 # --- Mutation rate -----------------------------------------------------------
@@ -326,37 +330,53 @@ def _root_field_count(document: DocumentNode | None, operation_name: str | None)
     return max(1, count)
 
 
-class MutationRateLimit(SchemaExtension):
+class MutationRateLimiter:
     """Over the limit a mutation is not executed: the result is one RATE_LIMITED
     error with `retryAfterSeconds`, and the HTTP response carries `Retry-After`."""
 
-    def __init__(self, *, buckets: TokenBuckets) -> None:
-        self.buckets = buckets
+    def __init__(self, settings: Settings) -> None:
+        self.buckets = TokenBuckets(
+            rate_per_minute=settings.mutation_rate_per_minute, burst=settings.mutation_burst
+        )
+
+    def refusal(
+        self, context: Context, document: DocumentNode | None, operation_name: str | None
+    ) -> ExecutionResult | None:
+        """Takes the mutation's tokens; the result to answer instead when there are none."""
+        wait_s = self.buckets.take(
+            rate_limit_identity(context.request), _root_field_count(document, operation_name)
+        )
+        if wait_s is None:
+            return None
+        retry_after_s = max(1, math.ceil(wait_s))
+        error = RateLimited(retry_after_s)
+        if context.response is not None:
+            context.response.headers["Retry-After"] = str(retry_after_s)
+        return ExecutionResult(
+            data=None,
+            errors=[
+                GraphQLError(
+                    str(error),
+                    original_error=error,
+                    extensions={"retryAfterSeconds": retry_after_s},
+                )
+            ],
+        )
+
+
+class MutationRateLimit(SchemaExtension):
+    def __init__(self, *, limiter: MutationRateLimiter) -> None:
+        self.limiter = limiter
 
     def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
         if execution.operation_type is OperationType.MUTATION:
-            context: Context = execution.context
-            wait_s = self.buckets.take(
-                rate_limit_identity(context.request),
-                _root_field_count(execution.graphql_document, execution.operation_name),
+            refusal = self.limiter.refusal(
+                execution.context, execution.graphql_document, execution.operation_name
             )
-            if wait_s is not None:
-                retry_after_s = max(1, math.ceil(wait_s))
-                error = RateLimited(retry_after_s)
+            if refusal is not None:
                 # A result set here makes Strawberry skip execution.
-                execution.result = ExecutionResult(
-                    data=None,
-                    errors=[
-                        GraphQLError(
-                            str(error),
-                            original_error=error,
-                            extensions={"retryAfterSeconds": retry_after_s},
-                        )
-                    ],
-                )
-                if context.response is not None:
-                    context.response.headers["Retry-After"] = str(retry_after_s)
+                execution.result = refusal
         yield
 
 
@@ -379,35 +399,15 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def _nul_rule(variables: Mapping[str, Any]) -> type[ValidationRule]:
-    class NulRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            if _contains_nul(dict(variables)):
-                self._report(None)
-
-        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
-            if "\x00" in node.value:
-                self._report(node)
-
-        def _report(self, node: StringValueNode | None) -> None:
-            error = InvalidArguments(NUL_MESSAGE)
-            self.report_error(GraphQLError(NUL_MESSAGE, node, original_error=error))
-
-    return NulRule
-
-
-class RefuseNulCharacters(AddValidationRules):
+class NulInDocument(ValidationRule):
     """PostgreSQL cannot store U+0000 in text or jsonb: a string holding it would
     fail deep in a query as an internal error. It is refused up front instead,
-    wherever it appears: in the document or in the variables."""
+    wherever it appears: in the document here, in the variables by `request_errors`."""
 
-    def __init__(self) -> None:
-        super().__init__([])
-
-    def on_operation(self) -> Iterator[None]:
-        self.validation_rules = [_nul_rule(self.execution_context.variables or {})]
-        yield from super().on_operation()
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if "\x00" in node.value:
+            error = InvalidArguments(NUL_MESSAGE)
+            self.report_error(GraphQLError(NUL_MESSAGE, node, original_error=error))
 
 
 # --- Production --------------------------------------------------------------
@@ -415,17 +415,20 @@ class RefuseNulCharacters(AddValidationRules):
 _SUGGESTION = re.compile(r"\s*Did you mean\b.*$", re.DOTALL)
 
 
-class HideSuggestions(SchemaExtension):
+def hide_suggestions(errors: Iterable[GraphQLError] | None) -> None:
     """Strips every "Did you mean ...?" hint, which would reveal the schema bit by
     bit with introspection off. Strawberry's `disable_field_suggestions` covers
     unknown fields only; arguments, input fields, enum values and types too
     carry hints."""
+    for error in errors or ():
+        error.message = _SUGGESTION.sub("", error.message)
 
+
+class HideSuggestions(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        for error in (result.errors if result is not None else None) or ():
-            error.message = _SUGGESTION.sub("", error.message)
+        hide_suggestions(result.errors if result is not None else None)
 
 
 # --- Request body ------------------------------------------------------------

@@ -11,6 +11,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from strawberry.extensions import SchemaExtension
 
+from api.errors import OperationResult
+
 operation_logger = logging.getLogger("patriot.operation")
 
 
@@ -49,29 +51,46 @@ class OperationObserver(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
         yield
-        duration = time.perf_counter() - started
         context = self.execution_context
-        result = context.result
-        errors = (result.errors if result is not None else None) or []
-        codes = sorted({str((e.extensions or {}).get("code", "GRAPHQL")) for e in errors})
-        outcome = "error" if errors else "ok"
         try:
             operation_type = context.operation_type.value
         except RuntimeError:
             operation_type = "unknown"  # the document did not parse
-        name = context.operation_name or "anonymous"
-        self.metrics.operations.labels(operation_type, name, outcome).observe(duration)
-        for code in codes:
-            self.metrics.errors.labels(code).inc()
-        operation_logger.info(
-            orjson.dumps(
-                {
-                    "event": "graphql_operation",
-                    "operation": name,
-                    "type": operation_type,
-                    "duration_ms": round(duration * 1000, 2),
-                    "outcome": outcome,
-                    "error_codes": codes,
-                }
-            ).decode()
+        observe_operation(
+            self.metrics,
+            operation_type=operation_type,
+            operation_name=context.operation_name,
+            result=context.result,
+            duration=time.perf_counter() - started,
         )
+
+
+def observe_operation(
+    metrics: Metrics,
+    *,
+    operation_type: str,
+    operation_name: str | None,
+    result: OperationResult | None,
+    duration: float,
+) -> None:
+    errors = (result.errors if result is not None else None) or []
+    codes = sorted({str((e.extensions or {}).get("code", "GRAPHQL")) for e in errors})
+    outcome = "error" if errors else "ok"
+    name = operation_name or "anonymous"
+    metrics.operations.labels(operation_type, name, outcome).observe(duration)
+    for code in codes:
+        metrics.errors.labels(code).inc()
+    if not operation_logger.isEnabledFor(logging.INFO):
+        return
+    operation_logger.info(
+        orjson.dumps(
+            {
+                "event": "graphql_operation",
+                "operation": name,
+                "type": operation_type,
+                "duration_ms": round(duration * 1000, 2),
+                "outcome": outcome,
+                "error_codes": codes,
+            }
+        ).decode()
+    )

@@ -35,6 +35,16 @@ class Settings(BaseSettings):
     # metres outside every polygon; within this distance it is still routed.
     snap_tolerance_m: float = Field(default=50.0, ge=0, le=5_000)
 
+    # Each process keeps the active boundary set in memory for the common lookup
+    # (geo/boundary_index.py); PostGIS answers the rest and stays the source of truth.
+    boundary_index: bool = True
+    boundary_index_check_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often each process checks which boundary set is active, in case "
+        "it missed the notification of an activation.",
+    )
+
     shared_data_dir: Path | None = Field(
         default=None,
         description="Folder holding the official kelurahan.geojson and kecamatan.geojson.",

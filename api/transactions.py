@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
 
-from api.errors import INTERNAL_MESSAGE
+from api.errors import INTERNAL_MESSAGE, OperationResult
 from api.live import CASE_EVENTS_CHANNEL
 from domain.events import wrote_events
 from schema.context import Context
@@ -33,30 +33,32 @@ class TransactionPerOperation(SchemaExtension):
         try:
             yield
         finally:
-            session = context.take_session()
-            if session is not None:
-                await self._finish(context, session)
+            await finish_transaction(context, self.execution_context.result)
 
-    async def _finish(self, context: Context, session: AsyncSession) -> None:
-        result = self.execution_context.result
-        try:
-            if result is not None and not result.errors and session.in_transaction():
-                try:
-                    await session.commit()
-                except SQLAlchemyError:
-                    logger.exception("commit failed")
-                    result.data = None
-                    result.errors = [
-                        GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
-                    ]
-                    await _discard(session)
-                    return
-                if wrote_events(session):
-                    await _wake_live_feeds(context)
-            else:
+
+async def finish_transaction(context: Context, result: OperationResult | None) -> None:
+    """Commit the operation's session if the result is a success, otherwise roll it back.
+
+    Never raises: a failed commit turns `result` into the masked internal error."""
+    session = context.take_session()
+    if session is None:
+        return  # the operation never touched the database
+    try:
+        if result is not None and not result.errors and session.in_transaction():
+            try:
+                await session.commit()
+            except SQLAlchemyError:
+                logger.exception("commit failed")
+                result.data = None
+                result.errors = [GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})]
                 await _discard(session)
-        finally:
-            await session.close()
+                return
+            if wrote_events(session):
+                await _wake_live_feeds(context)
+        else:
+            await _discard(session)
+    finally:
+        await session.close()
 
 
 async def _discard(session: AsyncSession) -> None:

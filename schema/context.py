@@ -18,6 +18,7 @@ from api.settings import Settings
 from domain import case_queries
 from domain.access import ANONYMOUS, Action, Principal
 from geo import boundaries
+from geo.boundary_index import BoundaryIndex
 from models import BoundarySet, CaseEvent, Category, Dinas, Kecamatan, Kelurahan, RoutingRule
 
 ReferenceRow = TypeVar("ReferenceRow", Dinas, Category, RoutingRule)
@@ -37,12 +38,19 @@ class Context:
     principal: Principal = ANONYMOUS
     # The graphql-transport-ws connection_init payload (credentials of a socket).
     connection_params: dict[str, Any] | None = None
+    # This process's copy of the active boundary set, when loaded.
+    boundary_index: BoundaryIndex | None = None
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    loaders: Loaders = field(init=False)
+    # Made on first use: most operations never need one, and ten DataLoaders
+    # per request were a measurable share of a simple query.
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders(self)
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self)
+        return self._loaders
 
     # A subscription lives as long as its socket: it must not hold a session (a
     # pooled connection) all that time, so each use gets a short one instead.
@@ -75,7 +83,7 @@ class Context:
 
     def fresh_loaders(self) -> None:
         """Start a new DataLoader cache (per event batch of a subscription)."""
-        self.loaders = Loaders(self)
+        self._loaders = None
 
     def take_session(self) -> AsyncSession | None:
         session, self._session = self._session, None

@@ -6,6 +6,7 @@ import strawberry
 
 from domain.errors import InvalidArguments
 from geo import boundaries
+from geo.boundary_index import KecamatanRow
 from geo.lookup import active_set_id
 from models import Kecamatan as KecamatanModel
 from schema.boundary_set import BoundarySet, load_boundary_set
@@ -37,6 +38,16 @@ class Kecamatan:
             code=model.code,
             name=model.name,
             area_km2=model.area_km2,
+        )
+
+    @classmethod
+    def from_row(cls, row: KecamatanRow) -> Kecamatan:
+        return cls(
+            id=row.id,
+            boundary_set_id=row.boundary_set_id,
+            code=row.code,
+            name=row.name,
+            area_km2=row.area_km2,
         )
 
     @strawberry.field(description="The outline as a GeoJSON MultiPolygon.")

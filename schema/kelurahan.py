@@ -6,6 +6,7 @@ import strawberry
 
 from domain.errors import InvalidArguments
 from geo import boundaries
+from geo.boundary_index import KelurahanRow
 from geo.lookup import active_set_id
 from models import Kecamatan as KecamatanModel
 from models import Kelurahan as KelurahanModel
@@ -33,6 +34,17 @@ class Kelurahan:
             code=model.code,
             name=model.name,
             area_km2=model.area_km2,
+        )
+
+    @classmethod
+    def from_row(cls, row: KelurahanRow) -> Kelurahan:
+        return cls(
+            id=row.id,
+            kecamatan_id=row.kecamatan_id,
+            boundary_set_id=row.boundary_set_id,
+            code=row.code,
+            name=row.name,
+            area_km2=row.area_km2,
         )
 
     @strawberry.field(description="The outline as a GeoJSON MultiPolygon.")

@@ -5,7 +5,8 @@ from typing import Annotated
 import strawberry
 
 from domain.errors import ValidationFailed
-from geo.lookup import Located, Outside, locate
+from geo.boundary_index import BoundaryIndex
+from geo.lookup import Located, Outside, locate, locate_in_memory
 from schema.boundary_set import BoundarySet, load_boundary_set
 from schema.context import Context
 from schema.errors import ValidationError
@@ -15,7 +16,6 @@ from schema.kelurahan import Kelurahan, load_kelurahan
 
 @strawberry.type(description="The kelurahan and kecamatan a point belongs to.")
 class Location:
-    kelurahan_id: strawberry.Private[int]
     boundary_set_id: strawberry.Private[int]
     snapped: bool = strawberry.field(
         description="True when the point lies in no kelurahan (a gap between boundaries, or "
@@ -24,15 +24,10 @@ class Location:
     distance_m: float = strawberry.field(
         description="Metres from the point to the kelurahan; 0 unless snapped."
     )
-
-    @strawberry.field
-    async def kelurahan(self, info: strawberry.Info[Context, None]) -> Kelurahan:
-        return await load_kelurahan(info, self.kelurahan_id)
-
-    @strawberry.field
-    async def kecamatan(self, info: strawberry.Info[Context, None]) -> Kecamatan:
-        kelurahan = await load_kelurahan(info, self.kelurahan_id)
-        return await kelurahan.kecamatan(info)
+    # Plain values, not resolvers: the boundary index usually has both rows, and
+    # a field without a resolver is several times cheaper to execute.
+    kelurahan: Kelurahan
+    kecamatan: Kecamatan
 
     @strawberry.field(description="The boundary set the point was located in.")
     async def boundary_set(self, info: strawberry.Info[Context, None]) -> BoundarySet:
@@ -64,10 +59,20 @@ LocateResult = Annotated[
 ]
 
 
-def location_from(result: Located) -> Location:
+async def location_from(
+    info: strawberry.Info[Context, None], result: Located, index: BoundaryIndex | None
+) -> Location:
+    if index is not None and index.boundary_set_id == result.boundary_set_id:
+        kelurahan_row = index.kelurahan[result.kelurahan_id]
+        kelurahan = Kelurahan.from_row(kelurahan_row)
+        kecamatan = Kecamatan.from_row(index.kecamatan[kelurahan_row.kecamatan_id])
+    else:
+        kelurahan = await load_kelurahan(info, result.kelurahan_id)
+        kecamatan = await kelurahan.kecamatan(info)
     return Location(
-        kelurahan_id=result.kelurahan_id,
         boundary_set_id=result.boundary_set_id,
+        kelurahan=kelurahan,
+        kecamatan=kecamatan,
         snapped=result.snapped,
         distance_m=round(result.distance_m, 1),
     )
@@ -82,16 +87,20 @@ class LocationQuery:
     async def locate(
         self, info: strawberry.Info[Context, None], lat: float, lon: float
     ) -> LocateResult:
+        index = info.context.boundary_index
+        result: Located | Outside | None
         try:
-            async with info.context.db() as session:
-                result = await locate(
-                    session=session,
-                    lat=lat,
-                    lon=lon,
-                    snap_tolerance_m=info.context.settings.snap_tolerance_m,
-                )
+            result = locate_in_memory(index=index, lat=lat, lon=lon)
+            if result is None:
+                async with info.context.db() as session:
+                    result = await locate(
+                        session=session,
+                        lat=lat,
+                        lon=lon,
+                        snap_tolerance_m=info.context.settings.snap_tolerance_m,
+                    )
         except ValidationFailed as error:
             return ValidationError.from_exception(error)
         if isinstance(result, Outside):
             return OutsideJurisdiction.from_result(result)
-        return location_from(result)
+        return await location_from(info, result, index)
