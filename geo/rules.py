@@ -24,6 +24,11 @@ from models import RoutingRule
 
 AREA_TYPES = ("Polygon", "MultiPolygon")
 
+# Half the side of the square around a point, in degrees (about 0.1 mm). Two
+# robust point-in-polygon tests can disagree only within rounding error of an
+# edge, so a square this size that touches no edge leaves no doubt.
+EDGE_MARGIN_DEG = 1e-9
+
 
 def _refused(message: str, field: str) -> ValidationFailed:
     return ValidationFailed([FieldProblem(field, message)])
@@ -84,6 +89,30 @@ def area_to_db(area: MultiPolygon) -> WKBElement:
 def area_as_geojson(area: WKBElement) -> dict[str, Any]:
     result: dict[str, Any] = orjson.loads(shapely.to_geojson(to_shape(area)))
     return result
+
+
+def area_in_memory(area: WKBElement) -> shapely.Geometry:
+    """A rule's area ready for `covers_for_certain` (prepared: repeated tests are fast)."""
+    geometry = to_shape(area)
+    shapely.prepare(geometry)
+    return geometry
+
+
+def covers_for_certain(area: shapely.Geometry, point: LatLon) -> bool | None:
+    """Whether `area` covers the point, answered in memory only when no rounding
+    can change the answer; None near an edge, where `area_covers` (PostGIS)
+    decides, so that both always agree."""
+    square = shapely.box(
+        point.lon - EDGE_MARGIN_DEG,
+        point.lat - EDGE_MARGIN_DEG,
+        point.lon + EDGE_MARGIN_DEG,
+        point.lat + EDGE_MARGIN_DEG,
+    )
+    if shapely.contains_properly(area, square):
+        return True
+    if not shapely.intersects(area, square):
+        return False
+    return None
 
 
 def area_covers(point: LatLon) -> ColumnElement[bool]:

@@ -295,3 +295,17 @@ class TicketCounter(Base):
 
     month: Mapped[str] = mapped_column(String(4), primary_key=True)  # YYMM, Jakarta time
     last_number: Mapped[int] = mapped_column(Integer)
+
+
+class ReferenceVersion(Base):
+    """One row: a new number (from a sequence) whenever a statement changes the
+    partners, categories, dinas, routing rules or holidays (a trigger on each, in
+    the changing transaction). Intake keeps those in memory and writes a case only
+    while the number it decided with is still current."""
+
+    __tablename__ = "reference_version"
+
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    version: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (CheckConstraint("one", name="single_row"),)

@@ -8,6 +8,7 @@ import strawberry
 from domain import errors
 from domain.access import Action
 from domain.intake import submit_report
+from domain.reference_cache import ReferenceCache
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
 from schema.case import Case, LatLonInput
@@ -131,14 +132,15 @@ class SubmitReportMutation:
                 )
             )
         try:
-            # A refusal is a normal result and the operation commits, so whatever
-            # the attempt wrote before it was refused goes back with the savepoint.
-            async with info.context.db() as session, session.begin_nested():
+            # A refusal is a normal result and the operation commits: intake
+            # writes nothing before it is sure to write the whole case.
+            async with info.context.db() as session:
                 submitted = await submit_report(
                     session=session,
                     report=input.to_domain(),
                     now=datetime.now(UTC),
                     snap_tolerance_m=info.context.settings.snap_tolerance_m,
+                    reference=_reference_cache(info),
                 )
         except errors.ValidationFailed as error:
             return ValidationError.from_exception(error)
@@ -152,4 +154,15 @@ class SubmitReportMutation:
                 distance_m=round(error.distance_m, 1),
                 message=str(error),
             )
+        if submitted.dinas is not None:
+            info.context.loaders.dinas.prime(submitted.dinas.id, submitted.dinas)
         return Case(model=submitted.case)
+
+
+def _reference_cache(info: strawberry.Info[Context, None]) -> ReferenceCache:
+    """The process's copy of the reference data, one per app (made on first use)."""
+    state = info.context.request.app.state
+    cache: ReferenceCache | None = getattr(state, "intake_reference", None)
+    if cache is None:
+        cache = state.intake_reference = ReferenceCache()
+    return cache

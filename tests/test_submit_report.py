@@ -319,9 +319,21 @@ async def test_twenty_concurrent_retries_create_exactly_one_case(
                     for _ in range(20)
                 ]
             )
+            # The losers took a number and gave it back: the next report gets the next one.
+            following = await client.post(
+                "/graphql",
+                json={
+                    "query": SUBMIT,
+                    "variables": {"input": {**payload, "idempotencyKey": "concurrent-next"}},
+                },
+                headers=committed_credentials("partner:SOROT"),
+            )
         results = [r.json()["data"]["submitReport"] for r in responses]
         assert {r["__typename"] for r in results} == {"Case"}
         assert len({r["ticket"] for r in results}) == 1
+        prefix, number = results[0]["ticket"].rsplit("-", 1)
+        next_ticket = following.json()["data"]["submitReport"]["ticket"]
+        assert next_ticket == f"{prefix}-{int(number) + 1:06d}"
         async with engine.connect() as conn:
             count = await conn.scalar(
                 text("SELECT count(*) FROM \"case\" WHERE idempotency_key = 'concurrent-20'")
