@@ -50,6 +50,7 @@ from domain.report_input import CleanReport, ReportInput, clean_report
 from domain.tickets import give_back_number, take_number, ticket_month, ticket_text
 from domain.working_days import due_at
 from geo import boundaries, rules
+from geo.boundary_index import BoundaryIndex
 from geo.coordinates import LatLon
 from geo.lookup import Outside, active_set_id, locate
 from models import (
@@ -115,6 +116,7 @@ async def submit_report(
     now: datetime,
     snap_tolerance_m: float,
     reference: ReferenceCache | None = None,
+    boundary_index: BoundaryIndex | None = None,
 ) -> Submitted:
     clean = clean_report(report, now=now)
     fingerprint = clean.fingerprint()
@@ -135,7 +137,10 @@ async def submit_report(
             category = _category(data=data, clean=clean)
             if not located:
                 place = await _place(
-                    session=session, clean=clean, snap_tolerance_m=snap_tolerance_m
+                    session=session,
+                    clean=clean,
+                    snap_tolerance_m=snap_tolerance_m,
+                    boundary_index=boundary_index,
                 )
                 located = True
             routing = await route_report(
@@ -250,7 +255,11 @@ def _category(*, data: ReferenceData, clean: CleanReport) -> Category:
 
 
 async def _place(
-    *, session: AsyncSession, clean: CleanReport, snap_tolerance_m: float
+    *,
+    session: AsyncSession,
+    clean: CleanReport,
+    snap_tolerance_m: float,
+    boundary_index: BoundaryIndex | None,
 ) -> Place | None:
     if clean.location is not None:
         result = await locate(
@@ -259,6 +268,7 @@ async def _place(
             lon=clean.location.lon,
             snap_tolerance_m=snap_tolerance_m,
             field_prefix="location.",
+            index=boundary_index,
         )
         if isinstance(result, Outside):
             raise OutsideJurisdiction(

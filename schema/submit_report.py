@@ -7,10 +7,12 @@ import strawberry
 
 from domain import errors
 from domain.access import Action
-from domain.intake import submit_report
+from domain.intake import Submitted, submit_report
 from domain.reference_cache import ReferenceCache
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
+from models import Kecamatan as KecamatanModel
+from models import Kelurahan as KelurahanModel
 from schema.case import Case, LatLonInput
 from schema.category import ReportKind
 from schema.context import Context
@@ -141,6 +143,7 @@ class SubmitReportMutation:
                     now=datetime.now(UTC),
                     snap_tolerance_m=info.context.settings.snap_tolerance_m,
                     reference=_reference_cache(info),
+                    boundary_index=info.context.boundary_index,
                 )
         except errors.ValidationFailed as error:
             return ValidationError.from_exception(error)
@@ -154,9 +157,46 @@ class SubmitReportMutation:
                 distance_m=round(error.distance_m, 1),
                 message=str(error),
             )
-        if submitted.dinas is not None:
-            info.context.loaders.dinas.prime(submitted.dinas.id, submitted.dinas)
+        if submitted.created:
+            _prime_loaders(info, submitted)
         return Case(model=submitted.case)
+
+
+def _prime_loaders(info: strawberry.Info[Context, None], submitted: Submitted) -> None:
+    """What intake already knows about the new case's places and dinas, so that
+    answering reads nothing: the ticket counter stays locked until the commit."""
+    loaders = info.context.loaders
+    if submitted.dinas is not None:
+        loaders.dinas.prime(submitted.dinas.id, submitted.dinas)
+    index = info.context.boundary_index
+    case = submitted.case
+    if index is None or case.kelurahan_id is None or case.kecamatan_id is None:
+        return
+    kelurahan = index.kelurahan.get(case.kelurahan_id)
+    kecamatan = index.kecamatan.get(case.kecamatan_id)
+    if kelurahan is not None:
+        loaders.kelurahan.prime(
+            kelurahan.id,
+            KelurahanModel(
+                id=kelurahan.id,
+                boundary_set_id=kelurahan.boundary_set_id,
+                kecamatan_id=kelurahan.kecamatan_id,
+                code=kelurahan.code,
+                name=kelurahan.name,
+                area_km2=kelurahan.area_km2,
+            ),
+        )
+    if kecamatan is not None:
+        loaders.kecamatan.prime(
+            kecamatan.id,
+            KecamatanModel(
+                id=kecamatan.id,
+                boundary_set_id=kecamatan.boundary_set_id,
+                code=kecamatan.code,
+                name=kecamatan.name,
+                area_km2=kecamatan.area_km2,
+            ),
+        )
 
 
 def _reference_cache(info: strawberry.Info[Context, None]) -> ReferenceCache:
