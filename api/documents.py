@@ -27,6 +27,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from api.compiled import CompiledQuery, compile_query
 from api.limits import document_rules, measure_cost, request_errors
 from api.settings import Settings
 
@@ -42,6 +43,8 @@ class CheckedDocument:
     errors: tuple[GraphQLError, ...]
     # Operations whose cost depends on the variables (a page size given by one).
     variable_cost_operations: tuple[OperationDefinitionNode, ...]
+    # A plan that answers the query without graphql-core's executor, if it is that simple.
+    compiled: CompiledQuery | None = None
 
 
 class DocumentChecker:
@@ -78,7 +81,8 @@ class DocumentChecker:
                         variable_cost.append(definition)
                     elif cost.value > self._max_cost:
                         errors.append(cost.error(definition, self._max_cost))
-        return CheckedDocument(document, tuple(errors), tuple(variable_cost))
+        compiled = compile_query(schema, document) if not errors else None
+        return CheckedDocument(document, tuple(errors), tuple(variable_cost), compiled)
 
     def request_errors(
         self, checked: CheckedDocument, variables: Mapping[str, Any] | None

@@ -8,7 +8,8 @@ instead, which takes the same steps in the same order by calling them directly:
 1. the checked document (parsed, validated and limited once per text: `api.documents`);
 2. the operation's type, refused when the HTTP method does not allow it;
 3. the checks that read the variables; the mutation rate limit;
-4. graphql-core's execution with Strawberry's resolvers and execution context;
+4. the document's compiled plan when it has one (`api.compiled`), otherwise
+   graphql-core's execution with Strawberry's resolvers and execution context;
 5. then, as the schema extensions do for operations over websockets: errors made
    public (`api.errors`), the transaction committed or rolled back
    (`api.transactions`), the operation observed (`api.observability`), and
@@ -31,7 +32,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_first_operation, get_operation_type
 
-from api.documents import DocumentChecker
+from api.documents import CheckedDocument, DocumentChecker
 from api.errors import make_errors_public
 from api.limits import MutationRateLimiter, hide_suggestions
 from api.observability import Metrics, observe_operation
@@ -89,9 +90,8 @@ class OperationRunner:
                 raise InvalidOperationTypeError(kind)
             operation_type = kind.value
             result = await self._run(
-                checked_errors=self.checker.request_errors(checked, variables),
+                checked=checked,
                 kind=kind,
-                query_document=document,
                 variables=variables,
                 context=context,
                 root_value=root_value,
@@ -114,25 +114,31 @@ class OperationRunner:
     async def _run(
         self,
         *,
-        checked_errors: list[GraphQLError],
+        checked: CheckedDocument,
         kind: OperationType,
-        query_document: Any,
         variables: dict[str, Any] | None,
         context: Context,
         root_value: Any,
         operation_name: str | None,
         operation_extensions: dict[str, Any] | None,
     ) -> ExecutionResult:
+        checked_errors = self.checker.request_errors(checked, variables)
         if checked_errors:
             return ExecutionResult(data=None, errors=checked_errors)
         if kind is OperationType.MUTATION:
-            refusal = self.rate_limiter.refusal(context, query_document, operation_name)
+            refusal = self.rate_limiter.refusal(context, checked.document, operation_name)
             if refusal is not None:
                 return ExecutionResult(data=None, errors=refusal.errors)
+        if checked.compiled is not None and root_value is None:
+            data = await checked.compiled.run(
+                schema=self.schema._schema, variables=variables, context=context
+            )
+            if data is not None:
+                return ExecutionResult(data=data, errors=None)
         try:
             outcome: Any = execute(
                 self.schema._schema,
-                query_document,
+                checked.document,
                 root_value=root_value,
                 context_value=context,
                 variable_values=variables,
