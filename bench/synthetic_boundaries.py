@@ -30,7 +30,11 @@ patriot_bench_java), three ways:
      another, each in its own session and transaction as the API does; this
      includes Python and SQLAlchemy overhead that does not depend on the number
      of boundaries, and the SQL that does;
-  2. with --http (the default for `all`), the whole server: `python -m api` and
+  2. the in-memory boundary index each server process keeps (geo.boundary_index),
+     which answers a point well inside one kelurahan without SQL: the time of
+     `BoundaryIndex.covering`, its share of answered points, and the time and
+     memory it takes to load;
+  3. with --http (the default for `all`), the whole server: `python -m api` and
      the same autocannon load as bench/run.py's locate scenario.
 The goal: the 83,000-kelurahan lookup takes no more than 2x the 56-kelurahan one.
 """
@@ -143,7 +147,7 @@ def generate(count: int, spacing_m: float, seed: int, out: Path) -> None:
 # ---------------------------------------------------------------------------
 
 
-def import_file(path: Path, database: str, timeout: float, statement_timeout_ms: int) -> int:
+def import_file(path: Path, database: str, timeout: float, statement_timeout_ms: int | None) -> int:
     db = harness.database_url(database)
     harness.ensure_database(db)
     harness.migrate(db)
@@ -152,19 +156,18 @@ def import_file(path: Path, database: str, timeout: float, statement_timeout_ms:
         "--source", f"synthetic Java Voronoi tessellation ({path.name}), bench only",
         "--note", "synthetic boundaries for benchmarks; not real places", "--approximate",
     ]  # fmt: skip
+    extra = {"PYTHONUNBUFFERED": "1"}
+    if statement_timeout_ms is not None:
+        extra["PATRIOT_DATABASE_STATEMENT_TIMEOUT_MS"] = str(statement_timeout_ms)
     log(
-        f"importing {path.relative_to(harness.ROOT)} into {database}"
-        f" (statement timeout {statement_timeout_ms / 1000:g} s)"
+        f"importing {path.relative_to(harness.ROOT)} into {database} (statement timeout "
+        + (f"{statement_timeout_ms / 1000:g} s)" if statement_timeout_ms else "as configured)")
     )
     started = time.monotonic()
     process = subprocess.Popen(
         args,
         cwd=harness.ROOT,
-        env=harness.project_env(
-            db,
-            PYTHONUNBUFFERED="1",
-            PATRIOT_DATABASE_STATEMENT_TIMEOUT_MS=str(statement_timeout_ms),
-        ),
+        env=harness.project_env(db, **extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -337,6 +340,61 @@ def compare_domain(sets: dict[str, tuple[str, list[tuple[float, float]]]], looku
     _ratio(results, "median")
 
 
+async def _load_index(database: str) -> tuple[object, float, float]:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from geo.boundary_index import load_boundary_index
+    from geo.store import active_boundary_set_id
+
+    engine = create_async_engine(harness.database_url(database).render_as_string(False))
+    before_kib = harness.rss_kib(os.getpid())["VmRSS"]
+    started = time.perf_counter()
+    try:
+        async with AsyncSession(engine) as session:
+            set_id = await active_boundary_set_id(session=session)
+            assert set_id is not None, f"{database} has no active boundary set"
+            index = await load_boundary_index(session=session, boundary_set_id=set_id)
+    finally:
+        await engine.dispose()
+    seconds = time.perf_counter() - started
+    return index, seconds, (harness.rss_kib(os.getpid())["VmRSS"] - before_kib) / 1024
+
+
+def compare_index(sets: dict[str, tuple[str, list[tuple[float, float]]]], lookups: int) -> None:
+    from geo.coordinates import LatLon
+
+    indexes = {}
+    print("the in-memory boundary index (geo.boundary_index), loaded from each database:")
+    for label, (database, _points) in sets.items():
+        index, seconds, mib = asyncio.run(_load_index(database))
+        indexes[label] = index
+        print(f"  {label:<24} {len(index):,} pieces, loaded in {seconds:.1f} s, +{mib:.0f} MiB RSS")
+    per_block = max(1, lookups // 4)
+    timings: dict[str, list[float]] = {label: [] for label in sets}
+    answered = {label: 0 for label in sets}
+    for label, (_database, points) in sets.items():  # untimed pass, as above
+        for lat, lon in points:
+            indexes[label].covering(LatLon(lat, lon))  # type: ignore[attr-defined]
+    for block in range(4):
+        for label, (_database, points) in sets.items():
+            covering = indexes[label].covering  # type: ignore[attr-defined]
+            for i in range(per_block):
+                lat, lon = points[(block * per_block + i) % len(points)]
+                started = time.perf_counter()
+                found = covering(LatLon(lat, lon))
+                timings[label].append((time.perf_counter() - started) * 1000)
+                answered[label] += found is not None
+    print(f"  BoundaryIndex.covering, {4 * per_block} lookups per set:")
+    results = {label: _stats(values) for label, values in timings.items()}
+    for label, stats in results.items():
+        print(
+            f"  {label:<24} median {stats['median']:6.3f} ms  p90 {stats['p90']:6.3f} ms"
+            f"  p99 {stats['p99']:6.3f} ms  answered without SQL:"
+            f" {answered[label] / (4 * per_block):.1%}"
+        )
+    _ratio(results, "median")
+
+
 def compare_http(
     sets: dict[str, tuple[str, list[tuple[float, float]]]],
     expects: dict[str, str],
@@ -418,6 +476,7 @@ def compare(args: argparse.Namespace) -> None:
     }
     compare_sql(sets, args.lookups)
     compare_domain(sets, args.lookups)
+    compare_index(sets, args.lookups)
     if args.http:
         compare_http(sets, {"56 Bekasi (official)": '"32.75.', java_label: '"JV.'}, args)
 
@@ -437,9 +496,9 @@ def main() -> int:
     parser.add_argument(
         "--statement-timeout-ms",
         type=int,
-        default=3_600_000,
-        help="PATRIOT_DATABASE_STATEMENT_TIMEOUT_MS for the importer; with the project's default"
-        " (15000) an 83,000-kelurahan import fails, see bench/README.md",
+        default=None,
+        help="PATRIOT_DATABASE_STATEMENT_TIMEOUT_MS for the importer (default: as configured;"
+        " writing a boundary set lifts it for its own transaction)",
     )
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--http", action="store_true", help="also compare over HTTP")
