@@ -1,7 +1,7 @@
 """Live fan-out: N websocket subscribers of `caseEvents` on one server process.
 
-For each N it starts a fresh server, opens N sockets (spread over a few client
-processes), each subscribed to `caseEvents`, submits reports through the HTTP
+For each N it starts a fresh server, opens N sockets (spread over client
+processes of --sockets-per-client each), each subscribed to `caseEvents`, submits reports through the HTTP
 API at a steady rate, and measures for every event and subscriber the time from
 the mutation's response (the commit) to receipt, the events lost or repeated,
 and the server's memory before and after the subscribers joined.
@@ -9,6 +9,7 @@ and the server's memory before and after the subscribers joined.
     source scripts/lib/setup.sh
     python bench/fanout/run.py                       # N = 1,000, 5,000, 10,000
     python bench/fanout/run.py --subscribers 2000 --reports 10 --variant distinct
+    python bench/fanout/run.py --subscribers 10000 --variant same --profile DIR
 
 It uses its own database (`patriot_bench_fanout` on the server
 PATRIOT_DATABASE_URL points at), created, migrated and seeded on first use.
@@ -292,6 +293,37 @@ def wait_for_quiet(max_busy: float, max_wait_s: float) -> float:
         log(f"the machine is {busy:.0%} busy with other work; waiting")
 
 
+def start_profile(
+    server: Server, directory: Path, label: str, *, native: bool
+) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the server until stop_profile: the reports and their fan-out.
+
+    --native also shows C frames (the write system call, the garbage collector)
+    but stops the server for every sample, which slows it down noticeably.
+    """
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        log("--profile needs py-spy in the environment: pip install py-spy")
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    output = directory / f"profile-fanout-{label}.txt"
+    log(f"profiling the server into {output}")
+    return subprocess.Popen(
+        [str(py_spy), "record", "--pid", str(server.process.pid), "--rate", "100",
+         "--format", "raw", "--output", str(output), "--native" if native else "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def stop_profile(recorder: subprocess.Popen[bytes]) -> None:
+    recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        recorder.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        recorder.kill()
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -544,7 +576,8 @@ def measure(
         idle_busy = wait_for_quiet(args.max_busy, args.max_wait)
 
         log(f"{variant}: opening {count:,} sockets")
-        clients = start_clients(server, count, args.clients, config, args.compression, workdir)
+        processes = max(1, -(-count // args.sockets_per_client))
+        clients = start_clients(server, count, processes, config, args.compression, workdir)
         opened = clients.ask(None, timeout_s=max(120, count / 20))
         connected = sum(a["connected"] for a in opened)
         failures = [f for a in opened for f in a["failures"]]
@@ -567,13 +600,19 @@ def measure(
         time.sleep(1.0)
         rss_after = rss_kib(server.process.pid)
 
+        label = f"{variant}-{count}"
+        recorder = (
+            start_profile(server, args.profile, label, native=args.profile_native)
+            if args.profile
+            else None
+        )
         cpu_before = cpu_seconds(server.process.pid)
         machine_before = machine_busy_s()
         clients_before = sum(sum(cpu_seconds(p.pid)) for p in clients.processes)
         log(f"{variant}: {args.reports} reports at {args.rate}/s")
         submitted = asyncio.run(reporter.steady(args.reports, args.rate, list(KECAMATAN)))
         expected_map = tickets_by_filter(submitted, filters)
-        outputs = [workdir / f"latencies-{variant}-{count}-{i}.bin" for i in range(args.clients)]
+        outputs = [workdir / f"latencies-{variant}-{count}-{i}.bin" for i in range(processes)]
         commands = [
             {
                 "cmd": "collect",
@@ -593,6 +632,8 @@ def measure(
             summaries.append(Clients._read(process, args.drain_timeout + 120))
         cpu_after = cpu_seconds(server.process.pid)
         machine_busy = machine_busy_s() - machine_before
+        if recorder is not None:
+            stop_profile(recorder)
         clients_cpu = sum(sum(cpu_seconds(p.pid)) for p in clients.processes) - clients_before
 
         latencies: list[float] = []
@@ -684,7 +725,12 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=0.5, help="reports per second (each makes two events)"
     )
-    parser.add_argument("--clients", type=int, default=2, help="subscriber processes")
+    parser.add_argument(
+        "--sockets-per-client",
+        type=int,
+        default=2_500,
+        help="sockets per subscriber process (at least one process; default 2,500)",
+    )
     parser.add_argument(
         "--compression",
         choices=["none", "deflate"],
@@ -700,6 +746,15 @@ def main() -> int:
     )
     parser.add_argument("--max-wait", type=float, default=1800.0, help="seconds, then measure")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the server with py-spy while it fans the reports out (adds load)",
+    )
+    parser.add_argument(
+        "--profile-native", action="store_true", help="with --profile: C frames too (slower)"
+    )
     args = parser.parse_args()
 
     # Stopped by SIGTERM (`timeout`, a CI job) as by Ctrl-C: every `finally` runs
@@ -727,7 +782,8 @@ def main() -> int:
                 )
     print(f"{time.strftime('%Y-%m-%d')}, {machine()}")
     print(
-        f"{args.reports} reports at {args.rate}/s, {args.clients} subscriber processes, "
+        f"{args.reports} reports at {args.rate}/s, "
+        f"{args.sockets_per_client:,} sockets per subscriber process, "
         f"compression {args.compression}"
     )
     for line in table(results):
