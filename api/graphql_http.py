@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.parse_content_type import parse_content_type
+from strawberry.http.types import HTTPMethod
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -102,7 +102,7 @@ class GraphQLView(GraphQL[Context, None]):
         return await self._execute(request_adapter.method, context, request_data)
 
     async def _execute(
-        self, method: str, context: Context, request_data: GraphQLRequestData
+        self, method: HTTPMethod, context: Context, request_data: GraphQLRequestData
     ) -> ExecutionResult:
         try:
             return await self.runner.execute(
@@ -127,10 +127,9 @@ class GraphQLView(GraphQL[Context, None]):
         and batches); None for anything else or anything odd, which Strawberry's
         `run` then answers (the body stays readable: Starlette keeps it)."""
         headers = request.headers
-        content_type, _ = parse_content_type(headers.get("content-type", ""))
-        if "application/json" not in content_type or self._get_stream_transport_from_headers(
-            headers
-        ):
+        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+        accept = {"accept": headers.get("accept", "")}
+        if media_type != "application/json" or self._get_stream_transport_from_headers(accept):
             return None
         try:
             data = orjson.loads(await request.body())

@@ -458,6 +458,10 @@ class RequestBodyLimit:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(send)
             return
+        if declared is not None and not _has_header(scope, b"transfer-encoding"):
+            # The server reads no more than the declared length: nothing to watch.
+            await self.app(scope, receive, send)
+            return
 
         received = 0
         response_started = False
@@ -499,6 +503,10 @@ class RequestBodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _has_header(scope: Scope, wanted: bytes) -> bool:
+    return any(name == wanted for name, _value in scope["headers"])
 
 
 def _content_length(scope: Scope) -> int | None:
