@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from geoalchemy2 import Geography
 from geoalchemy2.functions import ST_Area, ST_Dump, ST_Subdivide
 from geoalchemy2.shape import from_shape
-from sqlalchemy import cast, func, insert, literal, select, update
+from sqlalchemy import cast, func, insert, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.areas import AreaInput, BoundarySetInput
@@ -103,6 +103,12 @@ async def write_boundary_set(*, session: AsyncSession, boundary_set: BoundarySet
             select(pieces.c.boundary_set_id, pieces.c.kelurahan_id, pieces.c.geom),
         )
     )
+    # Without fresh statistics the planner does not know that a set's id
+    # matches every new row: on 127,654 new pieces it scanned all of them per
+    # lookup (5 ms instead of 0.2) until autovacuum came by. ANALYZE has no
+    # SQLAlchemy construct; it takes no parameters and runs in this transaction.
+    for table in (Kecamatan, Kelurahan, KelurahanPiece):
+        await session.execute(text(f"ANALYZE {table.__tablename__}"))
     return record.id
 
 
