@@ -227,9 +227,16 @@ def _percentiles(chunks: Sequence[bytes]) -> tuple[float, float] | None:
 async def tune_for_scans(*, session: AsyncSession) -> None:
     """For this transaction only: statistics scan hundreds of thousands of index entries,
     for which JIT compilation costs more than it saves (up to a second), and their sorts
-    and hash tables need more than the default 4 MB not to spill to disk."""
+    and hash tables need more than the default 4 MB not to spill to disk. And every
+    statement is planned for its own parameters: from the sixth run of a prepared
+    statement PostgreSQL may switch to a generic plan, which cannot tell a day of open
+    cases from a year of them (measured: 60 ms became 1 s)."""
     await session.execute(
-        select(func.set_config("jit", "off", True), func.set_config("work_mem", "64MB", True))
+        select(
+            func.set_config("jit", "off", True),
+            func.set_config("work_mem", "64MB", True),
+            func.set_config("plan_cache_mode", "force_custom_plan", True),
+        )
     )
 
 
@@ -428,7 +435,6 @@ async def _read_rollup(
     dimension = StatsGroup.DAY if group_by in TIME_GROUPS else group_by
     key = _rollup_key(group_by)
     snapshot = cast(CaseStatsRollup.snapshot, String)
-    current = CaseStatsRollup.weekday_holidays == func.weekday_holiday_numbers()
     hours = (
         func.string_agg(CaseStatsDay.hours, literal(b"", LargeBinary))
         if with_durations
@@ -440,7 +446,7 @@ async def _read_rollup(
         await session.execute(
             select(
                 snapshot,
-                current,
+                CaseStatsRollup.weekday_holidays,
                 key,
                 func.sum(CaseStatsDay.received),
                 func.sum(CaseStatsDay.resolved),
@@ -456,10 +462,13 @@ async def _read_rollup(
                     CaseStatsDay.day < days[1],
                 ),
             )
-            .group_by(snapshot, current, key)
+            .group_by(snapshot, CaseStatsRollup.weekday_holidays, key)
         )
     ).all()
-    if not rows or not rows[0][1]:
+    if not rows:
+        return None
+    holidays_now = await session.scalar(select(func.weekday_holiday_numbers()))
+    if list(rows[0][1]) != list(holidays_now or []):
         return None
     for _snapshot, _current, raw, received, resolved, on_time, chunk in rows:
         if received is None:

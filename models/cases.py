@@ -162,6 +162,14 @@ class Case(Base):
     # The transaction that gave the case a final status (CLOSED, REJECTED, DUPLICATE),
     # set by the same trigger: the statistics rollup holds the cases it has seen settle.
     settled_txid: Mapped[int | None] = mapped_column(TransactionId())
+    # The location in UTM zone 48 south (EPSG:32748, Bekasi's): heatmaps bin these
+    # instead of projecting every case when asked.
+    location_utm_x: Mapped[float | None] = mapped_column(
+        Float, Computed("ST_X(ST_Transform(location, 32748))", persisted=True)
+    )
+    location_utm_y: Mapped[float | None] = mapped_column(
+        Float, Computed("ST_Y(ST_Transform(location, 32748))", persisted=True)
+    )
     search: Mapped[str] = mapped_column(
         TSVECTOR,
         Computed("to_tsvector('simple', title || ' ' || description)", persisted=True),
@@ -256,6 +264,13 @@ class Case(Base):
             "ix_case_settled_txid",
             "settled_txid",
             postgresql_where=text("settled_txid IS NOT NULL"),
+        ),
+        # A city heatmap over a time range reads only this.
+        Index(
+            "ix_case_heatmap",
+            "created_at",
+            postgresql_include=["location", "location_utm_x", "location_utm_y"],
+            postgresql_where=text("location IS NOT NULL"),
         ),
     )
 

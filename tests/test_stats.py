@@ -470,6 +470,40 @@ async def test_heatmap_counts_each_case_once_in_the_postgis_hexagon_holding_it(
     assert body["data"]["heatmap"]["features"] == []
 
 
+async def test_a_box_centred_in_another_utm_zone_projects_in_the_query(
+    session: AsyncSession, graphql: Any, shared_data_dir: Path
+) -> None:
+    # Centred east of 108°E: zone 49 south, not the stored zone 48 coordinates.
+    wide = BBox(west=BEKASI.west, south=BEKASI.south, east=109.3, north=BEKASI.north)
+    grid = HexGrid.for_bbox(wide, 2_000.0)
+    assert grid.srid == 32749
+    rng = random.Random(13)
+    shapes = bekasi.kelurahan_shapes(shared_data_dir)
+    created = []
+    for kel in rng.sample(list(shapes), 6):
+        for point in bekasi.points_inside(kel.utm, margin_m=60, count=2, rng=rng):
+            lat, lon = bekasi.to_lat_lon(point)
+            created.append(await _case(session, wib(9), lat=lat, lon=lon))
+    await session.flush()
+    bbox = {"west": wide.west, "south": wide.south, "east": wide.east, "north": wide.north}
+    body = await graphql(HEATMAP, {"bbox": bbox, "cellM": 2_000.0})
+    assert "errors" not in body, body
+    features = body["data"]["heatmap"]["features"]
+    assert sum(f["properties"]["count"] for f in features) == len(created)
+    for feature in features:
+        i, j = (int(n) for n in feature["id"].split(":"))
+        inside = await session.scalar(
+            select(func.count()).where(
+                Case.id.in_([c.id for c in created]),
+                ST_Intersects(
+                    ST_SetSRID(func.ST_Hexagon(2_000.0, i, j), 32749),
+                    ST_Transform(Case.location, 32749),
+                ),
+            )
+        )
+        assert inside == feature["properties"]["count"], feature["id"]
+
+
 async def test_heatmap_refusal_is_a_clear_error(graphql: Any) -> None:
     bbox = {"west": BEKASI.west, "south": BEKASI.south, "east": BEKASI.east, "north": BEKASI.north}
     body = await graphql(HEATMAP, {"bbox": bbox, "cellM": 10.0})
