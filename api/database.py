@@ -32,7 +32,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.sqlalchemy_url,
         pool_size=settings.database_pool_size,
-        max_overflow=settings.database_pool_size,
+        # No overflow: under a burst, operations wait for one of the pooled
+        # connections; overflow connections were opened and closed again for
+        # every burst beyond the pool (10 to 55 per 8 s at 32 concurrent requests).
+        max_overflow=0,
         pool_pre_ping=False,
         connect_args=connect_args,
     )
