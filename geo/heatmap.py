@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -34,7 +34,6 @@ from geoalchemy2.functions import (
     ST_SetSRID,
     ST_Transform,
 )
-from pyproj import Transformer
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -55,6 +54,9 @@ from domain.errors import FieldProblem, ValidationFailed
 from geo.case_filters import BBox, checked_bbox
 from models import Case
 
+if TYPE_CHECKING:
+    from pyproj import Transformer
+
 MIN_CELL_M = 50.0
 MAX_CELL_M = 5_000.0
 MAX_CELLS = 50_000
@@ -73,6 +75,10 @@ def utm_srid(lon: float, lat: float) -> int:
 
 @lru_cache(maxsize=8)
 def _to_utm(srid: int) -> Transformer:
+    # Imported on the first heatmap: pyproj holds about 22 MB that an idle
+    # server process does not need.
+    from pyproj import Transformer
+
     return Transformer.from_crs(4326, srid, always_xy=True)
 
 
