@@ -76,6 +76,20 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
         )
 
     found.append(("caseStats WEEK, one dinas and kecamatan", dinas_filtered))
+
+    def partner(session: AsyncSession) -> Awaitable[Any]:
+        # A partner sees its own reports (70% of all here): no rollup, every case read.
+        return stats.case_stats(
+            session=session,
+            group_by=stats.StatsGroup.KELURAHAN,
+            case_filter=CaseFilter(),
+            scope=Case.source == "POT",
+            start=start,
+            end=end,
+            now=now,
+        )
+
+    found.append(("caseStats KELURAHAN, partner POT (cases)", partner))
     for cell_m in (250.0, 100.0):
 
         def heat(session: AsyncSession, cell_m: float = cell_m) -> Awaitable[Any]:
