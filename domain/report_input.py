@@ -40,6 +40,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=JAKARTA)
 
 _IDEMPOTENCY_KEY_CHAR = re.compile(r"[A-Za-z0-9._:-]")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]+")
+# Unicode category Cc, which by Unicode's stability policy never changes: C0, DEL and C1.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MULTILINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _PHONE_SEPARATORS = re.compile(r"[ \u00a0\-.()]")
 _BAD_PHONE = "not an Indonesian mobile number (use 08…, +628… or 628…)"
 _MULTILINE_CONTROLS = frozenset("\n\r\t")
@@ -111,8 +115,14 @@ class CleanReport:
         from the cleaned values, so whitespace around the title or another UTC
         offset for the same `occurred_at` does not change it.
         """
-        content = dataclasses.asdict(self)
-        del content["idempotency_key"]
+        # What dataclasses.asdict gives, without its deep copies: stored
+        # fingerprints must keep matching retries.
+        content: dict[str, object] = {
+            field.name: getattr(self, field.name) for field in _FINGERPRINTED
+        }
+        if self.location is not None:
+            content["location"] = {"lat": self.location.lat, "lon": self.location.lon}
+        content["media_urls"] = list(self.media_urls)
         canonical = json.dumps(
             content,
             sort_keys=True,
@@ -122,6 +132,11 @@ class CleanReport:
             default=_json_value,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_FINGERPRINTED = tuple(
+    field for field in dataclasses.fields(CleanReport) if field.name != "idempotency_key"
+)
 
 
 def _json_value(value: object) -> str:
@@ -188,13 +203,13 @@ def clean_report(raw: ReportInput, *, now: datetime) -> CleanReport:
 
 def _control_character(value: str, *, multiline: bool) -> str | None:
     """A message naming the first forbidden control character in `value`, if any."""
-    for char in value:
-        if char == "\0":
-            # Said on its own: PostgreSQL text cannot hold it at all.
-            return "contains a NUL character (U+0000)"
-        if unicodedata.category(char) == "Cc" and not (multiline and char in _MULTILINE_CONTROLS):
-            return f"contains a control character U+{ord(char):04X}"
-    return None
+    found = (_MULTILINE_FORBIDDEN if multiline else _CONTROL).search(value)
+    if found is None:
+        return None
+    if found.group() == "\0":
+        # Said on its own: PostgreSQL text cannot hold it at all.
+        return "contains a NUL character (U+0000)"
+    return f"contains a control character U+{ord(found.group()):04X}"
 
 
 def _stripped(
@@ -414,7 +429,11 @@ def _idempotency_key(value: str, problems: list[FieldProblem]) -> str | None:
     key = _stripped(value, field, problems, required=True)
     if key is None:
         return None
-    bad = next((char for char in key if not _IDEMPOTENCY_KEY_CHAR.fullmatch(char)), None)
+    bad = (
+        None
+        if _IDEMPOTENCY_KEY.fullmatch(key)
+        else next(char for char in key if not _IDEMPOTENCY_KEY_CHAR.fullmatch(char))
+    )
     if bad is not None:
         problems.append(
             FieldProblem(
