@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 from datetime import UTC, date, datetime, timedelta
@@ -406,6 +407,24 @@ async def test_python_cell_of_agrees_with_postgis_hexagons(session: AsyncSession
             )
         )
         assert inside, (lon, lat, i, j)
+
+
+async def test_outlines_are_the_postgis_hexagons(session: AsyncSession) -> None:
+    grid = HexGrid.for_bbox(BEKASI, 250.0)
+    cells = np.array([[4750, 53738], [2881, 32233], [2882, 32233], [2883, 32240]])
+    rings = grid.outlines(cells[:, 0], cells[:, 1])
+    for (i, j), ring in zip(cells.tolist(), rings, strict=True):
+        expected = (
+            await session.execute(
+                select(
+                    func.ST_AsGeoJSON(
+                        ST_Transform(ST_SetSRID(func.ST_Hexagon(250.0, i, j), 32748), 4326), 9
+                    )
+                )
+            )
+        ).scalar_one()
+        coordinates = json.loads(expected)["coordinates"][0]
+        assert np.allclose(ring, coordinates, atol=1e-9, rtol=0), (i, j)
 
 
 HEATMAP = """
