@@ -30,6 +30,7 @@ from api.pubsub import create_pubsub
 from api.settings import Environment, Settings
 from api.sweeper import Sweeper
 from api.transactions import TransactionPerOperation
+from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
 from geo.lookup import active_set_id
 from schema import build_schema
@@ -145,4 +146,6 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    # Intake's copy of the reference data; it checks its version on every use.
+    app.state.intake_reference = ReferenceCache()
     return app

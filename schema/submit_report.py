@@ -200,9 +200,6 @@ def _prime_loaders(info: strawberry.Info[Context, None], submitted: Submitted) -
 
 
 def _reference_cache(info: strawberry.Info[Context, None]) -> ReferenceCache:
-    """The process's copy of the reference data, one per app (made on first use)."""
-    state = info.context.request.app.state
-    cache: ReferenceCache | None = getattr(state, "intake_reference", None)
-    if cache is None:
-        cache = state.intake_reference = ReferenceCache()
+    """The process's copy of the reference data (made by the app factory)."""
+    cache: ReferenceCache = info.context.request.app.state.intake_reference
     return cache
