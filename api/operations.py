@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from graphql import DocumentNode, FieldNode, GraphQLError, OperationDefinitionNode, execute
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, execute
 from strawberry.exceptions import MissingQueryError
 from strawberry.execution import optimized_is_awaitable
 from strawberry.schema import Schema
@@ -129,6 +129,7 @@ class OperationRunner:
             refusal = self.rate_limiter.refusal(context, checked.document, operation_name)
             if refusal is not None:
                 return ExecutionResult(data=None, errors=refusal.errors)
+            context.sole_mutation_field = _sole_root_field(checked.document, operation_name)
         if checked.compiled is not None and root_value is None:
             data = await checked.compiled.run(
                 schema=self.schema._schema, variables=variables, context=context
@@ -158,3 +159,22 @@ class OperationRunner:
             # Logged before they are made public, so the log keeps the originals.
             self.schema.process_errors(outcome.errors, None)
         return ExecutionResult(data=outcome.data, errors=outcome.errors)
+
+
+def _sole_root_field(document: DocumentNode, operation_name: str | None) -> bool:
+    """Whether the operation selects one root field, plainly: no fragment or
+    directive could add another."""
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if operation_name is not None and (
+            definition.name is None or definition.name.value != operation_name
+        ):
+            continue
+        selections = definition.selection_set.selections
+        return (
+            len(selections) == 1
+            and isinstance(selections[0], FieldNode)
+            and not selections[0].directives
+        )
+    return False

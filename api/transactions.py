@@ -12,6 +12,7 @@ from strawberry.extensions import SchemaExtension
 from api.errors import INTERNAL_MESSAGE, OperationResult
 from api.live import CASE_EVENTS_CHANNEL
 from domain.events import wrote_events
+from domain.intake import EACH_STATEMENT_COMMITS
 from schema.context import Context
 
 logger = logging.getLogger("patriot.transactions")
@@ -57,6 +58,10 @@ async def finish_transaction(context: Context, result: OperationResult | None) -
                 await _wake_live_feeds(context)
         else:
             await _discard(session)
+            # In autocommit what was written stays written (a field whose only
+            # write is one statement asks for it: `Context.db`).
+            if session.info.get(EACH_STATEMENT_COMMITS) and wrote_events(session):
+                await _wake_live_feeds(context)
     finally:
         await session.close()
 

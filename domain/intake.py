@@ -7,6 +7,14 @@ CREATED and ROUTED events, and tells whether the reference data it decided with
 was still current and whether the idempotency key was already taken. The
 ticket counter, which every submission must lock until it commits, is thereby
 locked for that one statement and the commit only.
+
+When the API runs the submission in autocommit (`EACH_STATEMENT_COMMITS` in the
+session's info), that statement is its own transaction: the counter is locked
+while PostgreSQL runs and commits it, and no round trip of the server's adds to
+that. Every read before it is then its own snapshot, which changes nothing: the
+write checks the reference version and the key itself. A duplicate that races
+in while the statement waits for the counter then fails the whole statement
+(the key's unique constraint), so the number it took is never committed.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -64,6 +73,9 @@ from models import (
     RoutingRule,
 )
 from models.cases import ReferenceVersion
+
+# Set in a session's info when each of its statements commits on its own.
+EACH_STATEMENT_COMMITS = "patriot.each_statement_commits"
 
 # Holidays further ahead than this cannot matter for any service level we set.
 HOLIDAY_HORIZON = timedelta(days=400)
@@ -168,20 +180,33 @@ async def submit_report(
                 continue
             raise
 
-        written = await _write(
-            session=session,
-            clean=clean,
-            fingerprint=fingerprint,
-            now=now,
-            data=data,
-            category=category,
-            place=place,
-            routing=routing,
-        )
+        each_statement_commits = bool(session.info.get(EACH_STATEMENT_COMMITS))
+        try:
+            written = await _write(
+                session=session,
+                each_statement_commits=each_statement_commits,
+                clean=clean,
+                fingerprint=fingerprint,
+                now=now,
+                data=data,
+                category=category,
+                place=place,
+                routing=routing,
+            )
+        except IntegrityError:
+            # In autocommit a concurrent duplicate that committed while the
+            # statement waited for the counter fails it whole, number included.
+            if not each_statement_commits:
+                raise
+            earlier_id = await _earlier_id(session, clean)
+            if earlier_id is None:
+                raise
+            return await _earlier(session, clean, fingerprint, earlier_id)
         if written.case is not None:
             session.info[EVENTS_WRITTEN] = True
             return Submitted(case=written.case, created=True, dinas=routing.dinas)
         if written.number_taken:
+            assert not each_statement_commits  # that statement has no ON CONFLICT
             # A concurrent submission with the same key committed its case while
             # this statement waited for the counter: give the number back.
             await give_back_number(session=session, month=ticket_month(now))
@@ -413,10 +438,13 @@ def _param(name: str) -> BindParameter[Any]:
 
 
 @functools.cache
-def _write_statement() -> Select[Any]:
+def _write_statement(*, skip_duplicate: bool) -> Select[Any]:
     """Number, case and events in one statement, written only while the reference
     data decided with is current and the key is free. Built once per process:
-    composing it costs more than running it."""
+    composing it costs more than running it.
+
+    `skip_duplicate`: a concurrent duplicate writes nothing, where the number can
+    be given back in the same transaction; otherwise it fails the statement."""
     same_key = and_(
         Case.source == _param("source"), Case.idempotency_key == _param("idempotency_key")
     )
@@ -427,21 +455,20 @@ def _write_statement() -> Select[Any]:
     number = take_number(
         month=month, when=and_(decided_with_current_data, ~exists().where(same_key))
     )
-    new_case = (
-        insert(Case)
-        .from_select(
-            [*_CASE_COLUMNS, "ticket"],
-            select(
-                *(_param(name) for name in _CASE_COLUMNS),
-                ticket_text(month=month, number=number.c.last_number),
-            ),
-        )
+    insert_case = insert(Case).from_select(
+        [*_CASE_COLUMNS, "ticket"],
+        select(
+            *(_param(name) for name in _CASE_COLUMNS),
+            ticket_text(month=month, number=number.c.last_number),
+        ),
+    )
+    if skip_duplicate:
         # Only a concurrent submission with the same key, committed while this
         # statement waited for the counter, gets here.
-        .on_conflict_do_nothing(index_elements=[Case.source, Case.idempotency_key])
-        .returning(*Case.__table__.c)
-        .cte("new_case")
-    )
+        insert_case = insert_case.on_conflict_do_nothing(
+            index_elements=[Case.source, Case.idempotency_key]
+        )
+    new_case = insert_case.returning(*Case.__table__.c).cte("new_case")
     event_at = CaseEvent.__table__.c.at.type
     events = (
         insert(CaseEvent)
@@ -482,6 +509,7 @@ def _write_statement() -> Select[Any]:
 async def _write(
     *,
     session: AsyncSession,
+    each_statement_commits: bool,
     clean: CleanReport,
     fingerprint: str,
     now: datetime,
@@ -531,7 +559,7 @@ async def _write(
     }
     row = (
         await session.execute(
-            _write_statement(),
+            _write_statement(skip_duplicate=not each_statement_commits),
             {
                 **values,
                 "reference_version": data.version,

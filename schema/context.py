@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -17,6 +17,7 @@ from strawberry.dataloader import DataLoader
 from api.settings import Settings
 from domain import case_queries
 from domain.access import ANONYMOUS, Action, Principal
+from domain.intake import EACH_STATEMENT_COMMITS
 from geo import boundaries
 from geo.boundary_index import BoundaryIndex
 from models import BoundarySet, CaseEvent, Category, Dinas, Kecamatan, Kelurahan, RoutingRule
@@ -55,13 +56,24 @@ class Context:
     # A subscription lives as long as its socket: it must not hold a session (a
     # pooled connection) all that time, so each use gets a short one instead.
     short_sessions: bool = False
+    # The operation is a mutation of one root field (set by `api.operations`):
+    # nothing else shares its transaction.
+    sole_mutation_field: bool = False
 
     @asynccontextmanager
-    async def db(self) -> AsyncIterator[AsyncSession]:
+    async def db(self, *, each_statement_commits: bool = False) -> AsyncIterator[AsyncSession]:
         """The operation's session, one user at a time.
 
         GraphQL resolves sibling fields concurrently, but a session (one
         connection) must not be used by two coroutines at once.
+
+        `each_statement_commits` is asked for by a resolver whose only write is
+        one statement: when the operation is that field alone, the session runs
+        in autocommit, so the statement is the transaction and no `BEGIN` or
+        `COMMIT` round trip holds its locks longer. The session then says so in
+        `session.info[EACH_STATEMENT_COMMITS]`. Anywhere else (more root fields,
+        a session already open, one joined to an outer transaction) it is the
+        operation's ordinary transaction.
         """
         async with self._lock:
             if self.short_sessions:
@@ -70,6 +82,15 @@ class Context:
                 return
             if self._session is None:
                 self._session = self.session_factory()
+                if (
+                    each_statement_commits
+                    and self.sole_mutation_field
+                    and isinstance(self._session.bind, AsyncEngine)
+                ):
+                    await self._session.connection(
+                        execution_options={"isolation_level": "AUTOCOMMIT"}
+                    )
+                    self._session.info[EACH_STATEMENT_COMMITS] = True
             yield self._session
 
     @property

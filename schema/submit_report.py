@@ -135,8 +135,9 @@ class SubmitReportMutation:
             )
         try:
             # A refusal is a normal result and the operation commits: intake
-            # writes nothing before it is sure to write the whole case.
-            async with info.context.db() as session:
+            # writes nothing before it is sure to write the whole case, and
+            # writes it in one statement, which may be its own transaction.
+            async with info.context.db(each_statement_commits=True) as session:
                 submitted = await submit_report(
                     session=session,
                     report=input.to_domain(),
