@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
 from api.settings import Settings
@@ -41,6 +42,7 @@ JITTER = 0.2
 STOP_GRACE_S = 10.0
 # Enough holidays to count back any auto-close window (at most 60 working days).
 HOLIDAY_LOOKBACK = timedelta(days=366)
+SERIALIZATION_FAILURE = "40001"
 
 
 @dataclass(frozen=True)
@@ -126,9 +128,18 @@ class Sweeper:
         transaction of its own, REPEATABLE READ so that the snapshot it records is the
         one its statements read."""
         started = time.perf_counter()
-        async with self._app.state.session_factory() as session, session.begin():
-            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-            refresh = await refresh_rollup(session=session, now=now or datetime.now(UTC))
+        try:
+            async with self._app.state.session_factory() as session, session.begin():
+                await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                refresh = await refresh_rollup(session=session, now=now or datetime.now(UTC))
+        except DBAPIError as error:
+            # Expected now and then: another process refreshed after this one's snapshot
+            # was taken, so this one must not add the same cases again. Nothing was
+            # written; the next sweep refreshes from the new state.
+            if getattr(error.orig, "sqlstate", None) != SERIALIZATION_FAILURE:
+                raise
+            _log("stats_refresh_superseded", {}, level=logging.INFO)
+            return
         if refresh is not None and (refresh.rebuilt or refresh.rows):
             fields = {
                 **refresh.__dict__,

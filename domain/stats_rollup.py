@@ -14,8 +14,10 @@ counted with, readers ignore it when they differ from today's, and the next refr
 rebuilds it.
 
 Only one refresh runs at a time (an advisory lock); it runs in a REPEATABLE READ
-transaction so that its statements and the recorded snapshot see the same cases. No
-request ever writes to the rollup: submitting or changing a case locks nothing here.
+transaction so that its statements and the recorded snapshot see the same cases. It
+reads and counts first, holding no transaction id (the live feed waits for every
+transaction with one), and writes its few statements at the end. No request ever
+writes to the rollup: submitting or changing a case locks nothing here.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import (
     Date,
     Integer,
     LargeBinary,
+    Select,
     String,
     and_,
     cast,
@@ -49,6 +52,8 @@ from models.stats import Snapshot
 # pg_try_advisory_xact_lock key: "PATRIOT" "STATS" as a number nobody else uses.
 ROLLUP_LOCK = 7_201_000_006
 ROLLUP_ID = 1
+# Day rows per INSERT: 7 parameters each, far below a statement's bind parameter limit.
+WRITE_BATCH = 2_000
 _EMPTY = literal(b"", LargeBinary)
 
 
@@ -75,27 +80,44 @@ class RollupRefresh:
     rows: int  # day rows written
 
 
+@dataclass(frozen=True)
+class RollupContributions:
+    """What a refresh adds, read and counted before anything is written."""
+
+    rebuild: bool
+    snapshot: str  # the snapshot the counts were read in (text form)
+    rows: list[dict[str, Any]]  # case_stats_day rows to add
+
+
 async def refresh_rollup(*, session: AsyncSession, now: datetime) -> RollupRefresh | None:
     """Add the cases settled since the last refresh (or rebuild); None when another
     refresh holds the lock. Call it in a REPEATABLE READ transaction of its own."""
+    contributions = await count_contributions(session=session)
+    if contributions is None:
+        return None
+    return await write_contributions(session=session, contributions=contributions, now=now)
+
+
+async def count_contributions(*, session: AsyncSession) -> RollupContributions | None:
+    """Read and count, writing nothing: a transaction gets its id at its first write,
+    and the live feed holds back every event until each transaction with an id that
+    started before it has ended, so the seconds of a rebuild must pass without one."""
     if not await session.scalar(select(func.pg_try_advisory_xact_lock(ROLLUP_LOCK))):
         return None
-    # Locked, so that a refresh whose snapshot predates another's commit fails instead
-    # of adding the same cases twice (REPEATABLE READ refuses to lock a row changed
-    # since the snapshot).
+    # The snapshot is the transaction's, fixed at its first statement: every count
+    # below reads exactly the cases it sees.
+    snapshot = await session.scalar(select(cast(func.pg_current_snapshot(), String)))
+    assert snapshot is not None
     state = (
         await session.execute(
             select(
                 cast(CaseStatsRollup.snapshot, String),
                 CaseStatsRollup.weekday_holidays == func.weekday_holiday_numbers(),
-            )
-            .where(CaseStatsRollup.id == ROLLUP_ID)
-            .with_for_update()
+            ).where(CaseStatsRollup.id == ROLLUP_ID)
         )
     ).one_or_none()
     rebuild = state is None or not state[1]
     if rebuild:
-        await session.execute(delete(CaseStatsDay))
         settled: ColumnElement[bool] = Case.settled_txid.is_not(None)
     else:
         assert state is not None
@@ -104,33 +126,61 @@ async def refresh_rollup(*, session: AsyncSession, now: datetime) -> RollupRefre
             Case.settled_txid >= func.pg_snapshot_xmin(before, type_=TransactionId()),
             not_(func.pg_visible_in_snapshot(Case.settled_txid, before)),
         )
-    rows = 0
+    rows: list[dict[str, Any]] = []
     if rebuild or await session.scalar(select(func.count()).where(settled)):
         for dimension, key in _dimensions().items():
-            rows += await _add(session=session, dimension=dimension, key=key, settled=settled)
+            counted = await session.execute(_counts(dimension=dimension, key=key, settled=settled))
+            rows.extend(dict(row._mapping) for row in counted)
+    return RollupContributions(rebuild=rebuild, snapshot=snapshot, rows=rows)
+
+
+async def write_contributions(
+    *, session: AsyncSession, contributions: RollupContributions, now: datetime
+) -> RollupRefresh:
+    """Record the snapshot, then the counts: a few short statements at the end."""
+    snapshot = cast(literal(contributions.snapshot, String), Snapshot())
+    # The rollup row first. A refresh whose snapshot predates another refresh's commit
+    # (it read the rollup before that refresh recorded what it added) would add the
+    # same cases twice; REPEATABLE READ refuses to update, or to insert over, a row
+    # committed after the snapshot (a serialization failure), so it fails here
+    # before writing anything else, and the next sweep refreshes again.
     await session.execute(
         insert(CaseStatsRollup)
         .values(
             id=ROLLUP_ID,
-            snapshot=cast(func.pg_current_snapshot(), Snapshot()),
+            snapshot=snapshot,
             weekday_holidays=func.weekday_holiday_numbers(),
             refreshed_at=now,
         )
         .on_conflict_do_update(
             index_elements=[CaseStatsRollup.id],
             set_={
-                "snapshot": cast(func.pg_current_snapshot(), Snapshot()),
+                "snapshot": snapshot,
                 "weekday_holidays": func.weekday_holiday_numbers(),
                 "refreshed_at": now,
             },
         )
     )
-    return RollupRefresh(rebuilt=rebuild, rows=rows)
+    if contributions.rebuild:
+        await session.execute(delete(CaseStatsDay))
+    table = CaseStatsDay.__table__.c
+    for start in range(0, len(contributions.rows), WRITE_BATCH):
+        statement = insert(CaseStatsDay).values(contributions.rows[start : start + WRITE_BATCH])
+        statement = statement.on_conflict_do_update(
+            index_elements=[CaseStatsDay.dimension, CaseStatsDay.day, CaseStatsDay.key],
+            set_={
+                "received": table.received + statement.excluded.received,
+                "resolved": table.resolved + statement.excluded.resolved,
+                "resolved_on_time": table.resolved_on_time + statement.excluded.resolved_on_time,
+                "hours": table.hours.concat(statement.excluded.hours),
+            },
+        )
+        await session.execute(statement)
+    return RollupRefresh(rebuilt=contributions.rebuild, rows=len(contributions.rows))
 
 
-async def _add(
-    *, session: AsyncSession, dimension: str, key: Any, settled: ColumnElement[bool]
-) -> int:
+def _counts(*, dimension: str, key: Any, settled: ColumnElement[bool]) -> Select[Any]:
+    """One dimension's contribution of the settled cases, per local day and key."""
     received = select(
         _local_date(Case.created_at).label("day"),
         key.label("key"),
@@ -149,27 +199,12 @@ async def _add(
         func.float8send(Case.working_hours_to_resolve),
     ).where(settled, Case.status == CaseStatus.CLOSED.value, Case.resolved_at.is_not(None))
     rows = union_all(received, resolved).subquery("contributions")
-    counts = select(
-        literal(dimension, String),
+    return select(
+        literal(dimension, String).label("dimension"),
         rows.c.day,
         rows.c.key,
-        func.sum(rows.c.received),
-        func.sum(rows.c.resolved),
-        func.sum(rows.c.on_time),
-        func.coalesce(func.string_agg(rows.c.hours, _EMPTY), _EMPTY),
+        func.sum(rows.c.received).label("received"),
+        func.sum(rows.c.resolved).label("resolved"),
+        func.sum(rows.c.on_time).label("resolved_on_time"),
+        func.coalesce(func.string_agg(rows.c.hours, _EMPTY), _EMPTY).label("hours"),
     ).group_by(rows.c.day, rows.c.key)
-    statement = insert(CaseStatsDay).from_select(
-        ["dimension", "day", "key", "received", "resolved", "resolved_on_time", "hours"], counts
-    )
-    table = CaseStatsDay.__table__.c
-    statement = statement.on_conflict_do_update(
-        index_elements=[CaseStatsDay.dimension, CaseStatsDay.day, CaseStatsDay.key],
-        set_={
-            "received": table.received + statement.excluded.received,
-            "resolved": table.resolved + statement.excluded.resolved,
-            "resolved_on_time": table.resolved_on_time + statement.excluded.resolved_on_time,
-            "hours": table.hours.concat(statement.excluded.hours),
-        },
-    )
-    result = await session.execute(statement)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@ cases settle, reopen and arrive after its refresh, and when a holiday changes.""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -11,13 +12,23 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, text, true
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
 
+from api import sweeper as sweeper_module
+from api.settings import Settings
+from api.sweeper import Sweeper
 from domain import stats
 from domain.case_queries import CaseFilter
-from domain.stats_rollup import RollupRefresh, refresh_rollup
+from domain.stats_rollup import (
+    RollupRefresh,
+    count_contributions,
+    refresh_rollup,
+    write_contributions,
+)
 from domain.working_days import JAKARTA
-from models import Case, CaseStatsDay, Holiday
+from models import Case, CaseStatsDay, CaseStatsRollup, Holiday
 from tests import bekasi
 from tests.factories import make_case
 
@@ -205,3 +216,130 @@ async def test_the_rollup_holds_only_settled_cases_per_local_day(
     assert rows == [(date(2026, 3, 9), "REJECTED", 1)]
     assert settled == 1
     assert still_open.settled_txid is None
+
+
+async def _repeatable_read(session: AsyncSession) -> None:
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+async def _day_rows(engine: AsyncEngine) -> list[Any]:
+    async with AsyncSession(bind=engine) as session:
+        return list(
+            (
+                await session.execute(
+                    select(CaseStatsDay).order_by(
+                        CaseStatsDay.dimension, CaseStatsDay.day, CaseStatsDay.key
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+
+
+def _as_tuples(rows: list[CaseStatsDay]) -> list[tuple[Any, ...]]:
+    """Each row's counts; the hours as a sorted list (their order follows the scan)."""
+    return [
+        (
+            r.dimension,
+            r.day,
+            r.key,
+            r.received,
+            r.resolved,
+            r.resolved_on_time,
+            sorted(r.hours[i : i + 8] for i in range(0, len(r.hours), 8)),
+        )
+        for r in rows
+    ]
+
+
+async def _rebuilt_rows(engine: AsyncEngine) -> list[tuple[Any, ...]]:
+    async with engine.begin() as conn:
+        await conn.execute(delete(CaseStatsRollup))
+    assert (await _refresh(engine)).rebuilt
+    return _as_tuples(await _day_rows(engine))
+
+
+@pytest.mark.parametrize("rebuild", [True, False], ids=["rebuild", "added"])
+async def test_a_refresh_counts_without_a_transaction_id(
+    engine: AsyncEngine,
+    committed: AsyncSession,
+    shared_data_dir: Path,
+    rebuild: bool,
+) -> None:
+    # The live feed holds back every event until each transaction with an id that
+    # started before it has ended: the reads must not take one.
+    cases = await _history(committed, shared_data_dir, random.Random(7))
+    if not rebuild:
+        await _refresh(engine)
+        for case in cases:
+            if case.status == "RESOLVED":
+                case.status = "CLOSED"
+        await committed.commit()
+    async with AsyncSession(bind=engine) as session, session.begin():
+        await _repeatable_read(session)
+        contributions = await count_contributions(session=session)
+        assert contributions is not None
+        assert contributions.rebuild == rebuild and contributions.rows
+        assert await session.scalar(select(func.pg_current_xact_id_if_assigned())) is None
+        await write_contributions(
+            session=session, contributions=contributions, now=datetime.now(UTC)
+        )
+        assert await session.scalar(select(func.pg_current_xact_id_if_assigned())) is not None
+
+
+@pytest.mark.parametrize("built", [False, True], ids=["first-build", "added"])
+async def test_a_refresh_older_than_another_fails_instead_of_counting_twice(
+    engine: AsyncEngine,
+    committed: AsyncSession,
+    shared_data_dir: Path,
+    built: bool,
+) -> None:
+    cases = await _history(committed, shared_data_dir, random.Random(11))
+    if built:
+        await _refresh(engine)
+        for case in cases:
+            if case.status == "RESOLVED":
+                case.status = "CLOSED"
+        await committed.commit()
+    async with AsyncSession(bind=engine) as stale:
+        await _repeatable_read(stale)
+        await stale.execute(select(func.pg_current_snapshot()))  # its snapshot, fixed here
+        other = await _refresh(engine)  # another process refreshes and commits meanwhile
+        assert other.rows > 0
+        # The lock is free again and the stale refresh reads the rollup as it was
+        # before the other refresh: the same cases, to be added a second time.
+        contributions = await count_contributions(session=stale)
+        assert contributions is not None and contributions.rows
+        with pytest.raises(DBAPIError) as failure:
+            await write_contributions(
+                session=stale, contributions=contributions, now=datetime.now(UTC)
+            )
+        assert getattr(failure.value.orig, "sqlstate", None) == "40001"
+        await stale.rollback()
+    refreshed = _as_tuples(await _day_rows(engine))
+    assert refreshed == await _rebuilt_rows(engine)
+
+
+async def test_the_sweeper_takes_a_superseded_refresh_calmly(
+    engine: AsyncEngine,
+    committed: AsyncSession,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def overtaken(*, session: AsyncSession, now: datetime) -> RollupRefresh | None:
+        await session.execute(select(func.pg_current_snapshot()))
+        await _refresh(engine)  # another process, between this one's snapshot and lock
+        return await refresh_rollup(session=session, now=now)
+
+    monkeypatch.setattr(sweeper_module, "refresh_rollup", overtaken)
+    app = Starlette()
+    app.state.session_factory = async_sessionmaker(engine)
+    with caplog.at_level(logging.DEBUG, logger="patriot.sweeper"):
+        await Sweeper(app, settings=settings).refresh_statistics()
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "stats_refresh_superseded" in record.getMessage()
+    async with AsyncSession(bind=engine) as session:
+        assert await session.scalar(select(func.count()).select_from(CaseStatsRollup)) == 1
