@@ -34,7 +34,9 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     cast,
+    column,
     delete,
     func,
     literal,
@@ -42,7 +44,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Case, CaseStatsDay, CaseStatsRollup, CaseStatus
@@ -52,8 +54,17 @@ from models.stats import Snapshot
 # pg_try_advisory_xact_lock key: "PATRIOT" "STATS" as a number nobody else uses.
 ROLLUP_LOCK = 7_201_000_006
 ROLLUP_ID = 1
-# Day rows per INSERT: 7 parameters each, far below a statement's bind parameter limit.
-WRITE_BATCH = 2_000
+# Day rows per INSERT (a rebuild writes about 93,000, with 43 MB of hours).
+WRITE_BATCH = 10_000
+_DAY_COLUMNS: dict[str, Any] = {
+    "dimension": String,
+    "day": Date,
+    "key": String,
+    "received": Integer,
+    "resolved": Integer,
+    "resolved_on_time": Integer,
+    "hours": LargeBinary,
+}
 _EMPTY = literal(b"", LargeBinary)
 
 
@@ -163,20 +174,35 @@ async def write_contributions(
     )
     if contributions.rebuild:
         await session.execute(delete(CaseStatsDay))
-    table = CaseStatsDay.__table__.c
     for start in range(0, len(contributions.rows), WRITE_BATCH):
-        statement = insert(CaseStatsDay).values(contributions.rows[start : start + WRITE_BATCH])
-        statement = statement.on_conflict_do_update(
-            index_elements=[CaseStatsDay.dimension, CaseStatsDay.day, CaseStatsDay.key],
-            set_={
-                "received": table.received + statement.excluded.received,
-                "resolved": table.resolved + statement.excluded.resolved,
-                "resolved_on_time": table.resolved_on_time + statement.excluded.resolved_on_time,
-                "hours": table.hours.concat(statement.excluded.hours),
-            },
-        )
-        await session.execute(statement)
+        await session.execute(_add_rows(contributions.rows[start : start + WRITE_BATCH]))
     return RollupRefresh(rebuilt=contributions.rebuild, rows=len(contributions.rows))
+
+
+def _add_rows(rows: list[dict[str, Any]]) -> Insert:
+    """Add day rows to those there, sent as one array per column that the server
+    unnests: bound as the rows of a multi-row VALUES, a rebuild's 93,000 rows took
+    18 s to write (every value a parameter of its own); as seven arrays, 2.8 s."""
+    arrays = [
+        cast(bindparam(name, [row[name] for row in rows]), ARRAY(type_))
+        for name, type_ in _DAY_COLUMNS.items()
+    ]
+    added = (
+        func.unnest(*arrays)
+        .table_valued(*(column(name, type_) for name, type_ in _DAY_COLUMNS.items()))
+        .render_derived()
+    )
+    statement = insert(CaseStatsDay).from_select(list(_DAY_COLUMNS), select(added))
+    table = CaseStatsDay.__table__.c
+    return statement.on_conflict_do_update(
+        index_elements=[CaseStatsDay.dimension, CaseStatsDay.day, CaseStatsDay.key],
+        set_={
+            "received": table.received + statement.excluded.received,
+            "resolved": table.resolved + statement.excluded.resolved,
+            "resolved_on_time": table.resolved_on_time + statement.excluded.resolved_on_time,
+            "hours": table.hours.concat(statement.excluded.hours),
+        },
+    )
 
 
 def _counts(*, dimension: str, key: Any, settled: ColumnElement[bool]) -> Select[Any]:
