@@ -8,9 +8,10 @@ Each query runs through its domain function (`domain.stats`), as the GraphQL res
 calls it, in its own session and transaction, the way the API runs one operation; GraphQL
 parsing and JSON encoding are not included. The range is the year ending now. First it
 refreshes the statistics rollup, as every server's sweeper does each minute (a full build
-the first time), and prints how long that took. After one untimed warm-up run per query
-(caches, prepared statements), it prints the median and the slowest of --runs runs, and
-marks those over the 500 ms goal.
+the first time, or with --rebuild), and prints how long that took and how much of it the
+transaction held an id (all that time, the live feed holds its events back). After one
+untimed warm-up run per query (caches, prepared statements), it prints the median and the
+slowest of --runs runs, and marks those over the 500 ms goal.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, make_url, select, true
+from sqlalchemy import delete, func, make_url, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from domain import stats  # noqa: E402
 from domain.case_queries import CaseFilter  # noqa: E402
-from domain.stats_rollup import refresh_rollup  # noqa: E402
+from domain.stats_rollup import count_contributions, write_contributions  # noqa: E402
 from geo.case_filters import BBox  # noqa: E402
-from models import Case  # noqa: E402
+from models import Case, CaseStatsRollup  # noqa: E402
 
 GOAL_MS = 500.0
 CITY = true()  # the mayor's and the POC's scope: every case
@@ -143,17 +144,26 @@ async def time_query(factory: async_sessionmaker[AsyncSession], query: Query) ->
 
 
 async def refresh(factory: async_sessionmaker[AsyncSession]) -> None:
-    """One refresh of the rollup, in the sweeper's way."""
+    """One refresh of the rollup, in the sweeper's way; the time it holds a transaction
+    id (from its first write to its commit) is the time it holds back the live feed."""
     started = time.perf_counter()
     async with factory() as session, session.begin():
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        done = await refresh_rollup(session=session, now=datetime.now(UTC))
-    elapsed = (time.perf_counter() - started) * 1000
-    if done is None:
+        contributions = await count_contributions(session=session)
+        writing = time.perf_counter()
+        if contributions is not None:
+            done = await write_contributions(
+                session=session, contributions=contributions, now=datetime.now(UTC)
+            )
+    ended = time.perf_counter()
+    if contributions is None:
         print("rollup refresh skipped: another refresh holds the lock")
     else:
         what = "rebuilt" if done.rebuilt else "added to"
-        print(f"rollup {what}: {done.rows:,} day rows written in {elapsed:,.0f} ms")
+        print(
+            f"rollup {what}: {done.rows:,} day rows in {(ended - started) * 1000:,.0f} ms,"
+            f" of which {(ended - writing) * 1000:,.0f} ms writing with a transaction id"
+        )
 
 
 async def main() -> None:
@@ -161,6 +171,9 @@ async def main() -> None:
     parser.add_argument("--database", default="patriot_bench_stats")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", default="", help="run the queries whose name contains this")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="forget the rollup first, so the refresh rebuilds it"
+    )
     args = parser.parse_args()
     base = os.environ.get("PATRIOT_DATABASE_URL")
     if not base:
@@ -174,6 +187,9 @@ async def main() -> None:
             in_year = await session.scalar(
                 select(func.count()).where(Case.created_at >= func.now() - timedelta(days=365))
             )
+        if args.rebuild:
+            async with factory() as session, session.begin():
+                await session.execute(delete(CaseStatsRollup))
         await refresh(factory)
         await refresh(factory)  # what a sweep with nothing newly settled costs
         now = datetime.now(UTC)
