@@ -57,7 +57,7 @@ def _context(settings: Settings, session_factory: Any, *, sole: bool) -> Context
 async def _each_statement_commits(session: AsyncSession) -> bool:
     """Whether two statements run in two transactions."""
     ids = [await session.scalar(text("SELECT pg_current_xact_id()::text")) for _ in range(2)]
-    return ids[0] != ids[1]
+    return bool(ids[0] != ids[1])
 
 
 async def test_autocommit_only_for_a_sole_mutation_field(settings: Settings) -> None:
