@@ -26,8 +26,8 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         # websockets' sans-I/O protocol, what "auto" picks today, named so that it does
-        # not change behind our back: the least server CPU per frame of uvicorn's
-        # implementations in the fan-out benchmark (bench/README.md, "Live fan-out").
+        # not change behind our back; none of uvicorn's implementations was clearly
+        # cheaper in the fan-out benchmark (bench/README.md, "Live fan-out").
         ws="websockets-sansio",
         log_level=settings.log_level.lower(),
         access_log=False,
