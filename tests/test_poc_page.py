@@ -223,6 +223,9 @@ async def test_page_sends_the_staff_token(
     )
     try:
         await page.goto(f"http://127.0.0.1:{server.port}/poc")
+        # The sign-in form is wired once the reference data has loaded; then the wall
+        # asks for a token. A click before that would go nowhere.
+        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
         await _sign_in(page, "bukan-token")
         await expect(page.locator("#error")).to_contain_text("Token ditolak", timeout=10_000)
 
