@@ -53,7 +53,28 @@ async def make_case(
     from datetime import UTC, datetime
 
     from domain.intake import submit_report
-    from domain.report_input import ReporterInput, ReportInput
+    from domain.report_input import ReporterInput
+
+    values: dict[str, Any] = {
+        "reporter": ReporterInput(
+            name="Siti Aminah", phone="0812-3456-7890", email="siti@example.id"
+        ),
+        "idempotency_key": f"factory-{next(_keys)}",
+    }
+    now = overrides.pop("now", None) or datetime.now(UTC)
+    values.update(overrides)
+    submitted = await submit_report(
+        session=session,
+        report=domain_report(lat=lat, lon=lon, **values),
+        now=now,
+        snap_tolerance_m=50,
+    )
+    return submitted.case
+
+
+def domain_report(*, lat: float, lon: float, **overrides: Any) -> Any:
+    """A valid pothole report from POT at the point, as the domain takes it."""
+    from domain.report_input import ReportInput
 
     values: dict[str, Any] = {
         "source": "POT",
@@ -66,20 +87,11 @@ async def make_case(
         "address": None,
         "occurred_at": None,
         "media_urls": [],
-        "reporter": ReporterInput(
-            name="Siti Aminah", phone="0812-3456-7890", email="siti@example.id"
-        ),
+        "reporter": None,
         "anonymous": False,
         "confidential": False,
         "external_id": None,
-        "idempotency_key": f"factory-{next(_keys)}",
+        "idempotency_key": None,
     }
-    now = overrides.pop("now", None) or datetime.now(UTC)
     values.update(overrides)
-    submitted = await submit_report(
-        session=session,
-        report=ReportInput(**values),
-        now=now,
-        snap_tolerance_m=50,
-    )
-    return submitted.case
+    return ReportInput(**values)

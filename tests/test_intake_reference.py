@@ -27,6 +27,7 @@ from geo.coordinates import LatLon
 from geo.lookup import active_set_id
 from models import Category, Dinas, Kelurahan
 from tests import bekasi
+from tests.factories import domain_report
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
@@ -35,25 +36,8 @@ SQUARE = box(106.99, -6.26, 107.0, -6.25)
 
 
 def _report(lat: float, lon: float, key: str, **overrides: Any) -> ReportInput:
-    values: dict[str, Any] = {
-        "source": "POT",
-        "kind": "LAPORAN",
-        "category_code": "JALAN_RUSAK",
-        "title": "Jalan berlubang",
-        "description": "Lubang di jalan",
-        "location": (lat, lon),
-        "kelurahan_code": None,
-        "address": None,
-        "occurred_at": None,
-        "media_urls": [],
-        "reporter": None,
-        "anonymous": False,
-        "confidential": False,
-        "external_id": None,
-        "idempotency_key": key,
-    }
-    values.update(overrides)
-    return ReportInput(**values)
+    report: ReportInput = domain_report(lat=lat, lon=lon, idempotency_key=key, **overrides)
+    return report
 
 
 @pytest.fixture
