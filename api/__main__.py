@@ -9,6 +9,7 @@ import uvicorn
 
 from api.app import create_app
 from api.settings import Settings
+from api.websocket_frames import FramingWebSocketProtocol
 
 
 def main() -> None:
@@ -25,10 +26,9 @@ def main() -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        # websockets' sans-I/O protocol, what "auto" picks today, named so that it does
-        # not change behind our back; none of uvicorn's implementations was clearly
-        # cheaper in the fan-out benchmark (bench/README.md, "Live fan-out").
-        ws="websockets-sansio",
+        # websockets' sans-I/O protocol, what "auto" picks today, with a way for the
+        # live fan-out to write whole frames (bench/README.md, "Live fan-out").
+        ws=FramingWebSocketProtocol,
         log_level=settings.log_level.lower(),
         access_log=False,
     )

@@ -19,7 +19,14 @@ import functools
 import logging
 import types
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+)
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +52,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from api.pubsub import PubSub
+from api.websocket_frames import FRAME_WRITER, FrameWriter, server_frame
 from domain.access import Principal
 from domain.event_feed import START, FeedFilter, FeedItem, FeedPosition, head, read_after
 
@@ -94,6 +102,10 @@ class Listener:
             raise FellBehind()
         item = await self.queue.get()
         return item
+
+    def has_waiting(self) -> bool:
+        """Whether an item is already queued (or the queue overflowed): next() will not wait."""
+        return self.overflowed or not self.queue.empty()
 
     def reset(self) -> None:
         """Forget the queue after falling behind; the caller re-reads the log."""
@@ -181,11 +193,14 @@ class FeedRoot:
 
     The resolver starts after `resume_after` (as it does after an `after`
     cursor) and writes into `position` the event of every update it yields, so
-    that a shared execution knows which event each of its results is about.
+    that a shared execution knows which event each of its results is about,
+    and in `more_ready` whether the next event was already waiting then: a
+    group holds that result's frames for the next one, to write them together.
     """
 
     resume_after: FeedPosition | None = None
     position: FeedPosition | None = None
+    more_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,12 +335,35 @@ _SOCKET_GONE = (WebSocketDisconnect, WebSocketDisconnected, StarletteWebSocketDi
 Encoded = str | bytes
 
 
+class Batch:
+    """Results of a group that were ready together, as whole websocket frames:
+    built once per operation id, written to each socket at once."""
+
+    __slots__ = ("_by_prefix", "items")
+
+    def __init__(self, items: list[tuple[FeedPosition | None, Encoded]]) -> None:
+        self.items = items  # (the event it is about, the encoded payload)
+        self._by_prefix: dict[Encoded, bytes] = {}
+
+    def frames(self, prefix: Encoded) -> bytes:
+        frames = self._by_prefix.get(prefix)
+        if frames is None:
+            frames = self._by_prefix[prefix] = _frames(prefix, self.items)
+        return frames
+
+
+def _frames(prefix: Encoded, items: list[tuple[FeedPosition | None, Encoded]]) -> bytes:
+    return b"".join(server_frame(_splice(prefix, payload)) for _, payload in items)
+
+
 class Member:
     """One socket's subscription in a group.
 
     Frames go straight to the socket, without a task switch: a socket takes a
     frame at once unless its connection stopped draining. Only then do frames
     wait here, in order, until MEMBER_BACKLOG of them make it leave the group.
+    Where the server offers it (api/websocket_frames.py), a batch's frames are
+    written as they are, in one write, without ASGI.
     """
 
     __slots__ = (
@@ -336,12 +374,16 @@ class Member:
         "_prefix",
         "_sending",
         "_socket",
+        "_write_frames",
         "last",
         "outcome",
     )
 
     def __init__(self, *, socket: WebSocket, prefix: Encoded, after: FeedPosition) -> None:
         self._socket = socket
+        self._write_frames: FrameWriter | None = (socket.scope.get("extensions") or {}).get(
+            FRAME_WRITER
+        )
         self._prefix = prefix  # the frame up to the payload: its own operation id
         # Events up to `after` were committed before it subscribed; None once
         # the group's stream has passed it.
@@ -353,14 +395,39 @@ class Member:
         self._end: _End | None = None
         self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
 
-    def deliver(self, position: FeedPosition | None, payload: Encoded) -> bool:
-        """Sends one of the group's payloads; False when the member must leave."""
+    def deliver(self, batch: Batch) -> bool:
+        """Sends a batch of the group's payloads; False when the member must leave."""
         if self.outcome.done() or self._behind:
             return False
-        if self._after is not None and position is not None:
-            if position <= self._after:
+        items = batch.items
+        if self._after is not None:
+            items = self._unseen(items)
+        if not items:
+            return True
+        if self._sending is None and self._write_frames is not None:
+            if items is batch.items:
+                frames = batch.frames(self._prefix)
+            else:
+                frames = _frames(self._prefix, items)
+            if self._write_frames(frames):
+                for position, _ in items:
+                    self._took(position)
                 return True
-            self._after = None
+        return all(self._deliver_one(position, payload) for position, payload in items)
+
+    def _unseen(
+        self, items: list[tuple[FeedPosition | None, Encoded]]
+    ) -> list[tuple[FeedPosition | None, Encoded]]:
+        unseen = []
+        for position, payload in items:
+            if self._after is not None and position is not None:
+                if position <= self._after:
+                    continue
+                self._after = None
+            unseen.append((position, payload))
+        return unseen
+
+    def _deliver_one(self, position: FeedPosition | None, payload: Encoded) -> bool:
         frame = _splice(self._prefix, payload)
         if self._sending is not None:
             if len(self._backlog) >= MEMBER_BACKLOG:
@@ -532,20 +599,28 @@ class Group:
             assert self._start_stream is not None
             source = await self._start_stream(self._root)
             self._start_stream = None  # it holds the founder's handler
-            async with contextlib.aclosing(source):
+            async with (
+                contextlib.aclosing(source),
+                contextlib.aclosing(_ready_together(source, self._root)) as batches,
+            ):
                 first = True
-                async for result in source:
-                    if first and isinstance(result, PreExecutionError):
-                        end = _End("error", [e.formatted for e in result.errors or ()])
-                        return
-                    if not isinstance(result, ExecutionResult):
-                        error = GraphQLError(
-                            "Incremental delivery is not supported over graphql-transport-ws"
-                        )
-                        end = _End("error", [error.formatted])
+                async for results in batches:
+                    if first and isinstance(results[0][1], PreExecutionError):
+                        errors = results[0][1].errors or ()
+                        end = _End("error", [e.formatted for e in errors])
                         return
                     first = False
-                    await self._send(result)
+                    items: list[tuple[FeedPosition | None, Encoded]] = []
+                    for position, result in results:
+                        if not isinstance(result, ExecutionResult):
+                            error = GraphQLError(
+                                "Incremental delivery is not supported over graphql-transport-ws"
+                            )
+                            end = _End("error", [error.formatted])
+                            return
+                        items.append((position, self._encode(_payload(result))))
+                    self.executions += len(items)
+                    await self._send(Batch(items))
                     if not self.members:
                         return
         except Exception:  # the members are told, as Strawberry tells a failed operation
@@ -555,20 +630,80 @@ class Group:
             for member in self.members:
                 member.finish(end)
 
-    async def _send(self, result: ExecutionResult) -> None:
-        self.executions += 1
-        payload: dict[str, object] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [e.formatted for e in result.errors]
-        if result.extensions:
-            payload["extensions"] = result.extensions
-        encoded = self._encode(payload)
-        position = self._root.position
+    async def _send(self, batch: Batch) -> None:
         for index, member in enumerate(tuple(self.members), start=1):
-            if not member.deliver(position, encoded):
+            if not member.deliver(batch):
                 self.members.discard(member)
             if index % SEND_SLICE == 0:
                 await asyncio.sleep(0)
+
+
+def _payload(result: ExecutionResult) -> dict[str, object]:
+    payload: dict[str, object] = {"data": result.data}
+    if result.errors:
+        payload["errors"] = [e.formatted for e in result.errors]
+    if result.extensions:
+        payload["extensions"] = result.extensions
+    return payload
+
+
+# Results sent to the sockets together at most, so that a long replay still
+# reaches them in steps.
+BATCH_LIMIT = 64
+# How long a group holds results for one whose event was already waiting: it
+# normally takes a fraction of a millisecond; this only bounds a wrong guess.
+NEXT_RESULT_WAIT_S = 0.05
+
+
+async def _ready_together(
+    source: AsyncIterator[Any], root: FeedRoot
+) -> AsyncGenerator[list[tuple[FeedPosition | None, Any]], None]:
+    """The source's results with the event each is about, in lists: results of
+    events that were waiting together (those of one commit, of one read of the
+    log) come in one list, so that each socket gets them in one write.
+
+    The next result is computed in a task of its own while a list is sent.
+    """
+    batch: list[tuple[FeedPosition | None, Any]] = []
+    more_ready = False
+    pending = asyncio.ensure_future(_next(source))
+    try:
+        while True:
+            if batch and (len(batch) >= BATCH_LIMIT or not await _arrives(pending, more_ready)):
+                yield batch
+                batch = []
+            try:
+                result = await pending
+            except StopAsyncIteration:
+                break
+            except Exception:
+                if batch:  # what came before the failure still goes out
+                    yield batch
+                raise
+            # Read before the next step starts: the resolver moves them on.
+            batch.append((root.position, result))
+            more_ready = root.more_ready
+            pending = asyncio.ensure_future(_next(source))
+        if batch:
+            yield batch
+    finally:
+        if not pending.done():
+            pending.cancel()
+            # The source must not be running when it is closed after this.
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+
+
+async def _arrives(pending: asyncio.Future[Any], expected: bool) -> bool:
+    """Whether the next result, expected or not, is there soon enough to share a write."""
+    if not expected:
+        return pending.done()
+    done, _ = await asyncio.wait([pending], timeout=NEXT_RESULT_WAIT_S)
+    return bool(done)
+
+
+async def _next(source: AsyncIterator[Any]) -> Any:
+    return await anext(source)
 
 
 class SharedSubscriptions:

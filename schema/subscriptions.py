@@ -124,9 +124,10 @@ class Subscription:
         else:
             resume_from = root.resume_after if root else None
 
-        def update(item: FeedItem) -> CaseEventUpdate:
+        def update(item: FeedItem, *, more_ready: bool) -> CaseEventUpdate:
             if root is not None:
                 root.position = item.position
+                root.more_ready = more_ready
             context.fresh_loaders()
             return _update(item)
 
@@ -134,23 +135,23 @@ class Subscription:
         try:
             last = resume_from or listener.start
             if resume_from is not None:
-                async for item in _replay(context, feed_filter, last, listener.start):
+                async for item, more_ready in _replay(context, feed_filter, last, listener.start):
                     last = item.position
-                    yield update(item)
+                    yield update(item, more_ready=more_ready)
             while True:
                 try:
                     item = await listener.next()
                 except FellBehind:
                     caught_up_to = live.position
                     listener.reset()
-                    async for item in _replay(context, feed_filter, last, caught_up_to):
+                    async for item, more_ready in _replay(context, feed_filter, last, caught_up_to):
                         last = item.position
-                        yield update(item)
+                        yield update(item, more_ready=more_ready)
                     continue
                 if item.position <= last:
                     continue
                 last = item.position
-                yield update(item)
+                yield update(item, more_ready=listener.has_waiting())
         finally:
             live.unregister(listener)
 
@@ -196,16 +197,18 @@ class Subscription:
 
 async def _replay(
     context: Context, feed_filter: FeedFilter, after: FeedPosition, up_to: FeedPosition
-) -> AsyncGenerator[FeedItem, None]:
+) -> AsyncGenerator[tuple[FeedItem, bool], None]:
+    """The matching events after `after` up to `up_to`, each with whether more
+    of them were read with it."""
     position = after
     while position < up_to:
         async with context.db() as session:
             items = await read_after(
                 session=session, after=position, up_to=up_to, limit=REPLAY_BATCH
             )
-        for item in items:
-            position = item.position
-            if feed_filter.matches(item):
-                yield item
+        matching = [item for item in items if feed_filter.matches(item)]
+        for index, item in enumerate(matching, start=1):
+            yield item, index < len(matching)
         if len(items) < REPLAY_BATCH:
             return
+        position = items[-1].position

@@ -22,6 +22,7 @@ from api.app import create_app
 from api.auth import issue_token
 from api.live import FeedRoot, Group, Member, SharedSubscriptionsHandler
 from api.settings import Settings
+from api.websocket_frames import FramingWebSocketProtocol
 from domain.access import Role
 from domain.event_feed import FeedPosition
 from tests import bekasi
@@ -47,6 +48,7 @@ subscription Events($filter: CaseEventFilterInput, $after: String) {
 class Running:
     app: Starlette
     port: int
+    writes_frames: bool
 
     @property
     def http(self) -> str:
@@ -62,12 +64,26 @@ class Running:
         return groups
 
 
-@pytest.fixture
-async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Running]:
+# "frames": the protocol `python -m api` runs, which lets groups write whole
+# frames; "asgi": a server without it, where groups send through ASGI.
+@pytest.fixture(params=["frames", "asgi"])
+async def server(
+    request: pytest.FixtureRequest, settings: Settings, engine: AsyncEngine
+) -> AsyncIterator[Running]:
     app = create_app(settings)
     port = free_port()
+    websocket_protocol: Any = (
+        FramingWebSocketProtocol if request.param == "frames" else "websockets-sansio"
+    )
     uvicorn_server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            ws=websocket_protocol,
+        )
     )
     task = asyncio.create_task(uvicorn_server.serve())
     try:
@@ -76,7 +92,7 @@ async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Runni
             assert not task.done(), "the server did not start"
             assert time.monotonic() < deadline, "the server did not start in time"
             await asyncio.sleep(0.05)
-        yield Running(app=app, port=port)
+        yield Running(app=app, port=port, writes_frames=request.param == "frames")
     finally:
         uvicorn_server.should_exit = True
         await task
@@ -150,6 +166,37 @@ async def test_sockets_with_the_same_subscription_share_one_execution(
     await _until(lambda: not server.groups, "the group ends with its last member")
 
 
+async def test_groups_write_whole_frames_where_the_server_offers_it(
+    server: Running, staff: Any, committed_credentials: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written: list[bytes] = []
+    write_frames = FramingWebSocketProtocol.write_frames
+
+    def spy(self: FramingWebSocketProtocol, frames: bytes) -> bool:
+        took = write_frames(self, frames)
+        if took:
+            written.append(frames)
+        return took
+
+    monkeypatch.setattr(FramingWebSocketProtocol, "write_frames", spy)
+    async with graphql_socket(
+        server.ws, init_payload=staff("operator", Role.POC_OPERATOR)
+    ) as socket:
+        await socket.subscribe("7", CASE_EVENTS)
+        await _until(lambda: len(server.groups) == 1, "it joined a group")
+        case = await _submit(server, committed_credentials("partner:POT"))
+        received = await _events(socket, 2)
+
+    assert [r["event"]["type"] for r in received] == ["CREATED", "ROUTED"]
+    assert {r["case"]["ticket"] for r in received} == {case["ticket"]}
+    if server.writes_frames:
+        # Both events of the report's commit in one write.
+        [frames] = written
+        assert frames.count(b'{"id":"7","type":"next","payload":') == 2
+    else:
+        assert written == []
+
+
 async def test_callers_with_different_scopes_never_share(
     server: Running, staff: Any, committed_credentials: Any, shared_data_dir: Path
 ) -> None:
@@ -204,6 +251,8 @@ async def test_a_member_that_falls_behind_continues_alone_and_misses_nothing(
     # A socket whose every send has to wait, and no room to queue behind it: the
     # second event of a report already pushes it out of its group.
     monkeypatch.setattr(api.live, "MEMBER_BACKLOG", 0)
+    # As when a socket's buffer is full: no frame is written below ASGI.
+    monkeypatch.setattr(FramingWebSocketProtocol, "write_frames", lambda self, frames: False)
     send = Member._send
 
     async def slow_send(self: Member, frame: str | bytes) -> None:
