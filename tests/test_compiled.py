@@ -47,19 +47,26 @@ WIDER = """
   }
 """
 LITERAL = "{ locate(lat: -6.2529, lon: 107.0075) { ... on Location { kelurahan { code } } } }"
+# Resolvers below the root: called as Strawberry calls them.
+RESOLVERS = (
+    "{ locate(lat: 1, lon: 2) { ... on Location "
+    "{ boundarySet { id } kelurahan { kecamatan { code } } } } }"
+)
 NOT_COMPILED = [
-    # A resolver below the root, a list, a second root field, a fragment, a mutation.
-    "{ locate(lat: 1, lon: 2) { ... on Location { boundarySet { id } } } }",
+    # An argument below the root, a list, a second root field, a fragment, a
+    # mutation that is not idempotent.
+    "{ locate(lat: 1, lon: 2) { ... on Location { kelurahan { geometry(simplifyM: 10) } } } }",
     "{ locate(lat: 1, lon: 2) { ... on ValidationError { fields { field } } } }",
     "{ locate(lat: 1, lon: 2) { __typename } kecamatanList { code } }",
     "query { locate(lat: 1, lon: 2) { ...L } } fragment L on Location { snapped }",
     "{ kecamatanList { code } }",
+    'mutation { verifyCase(ticket: "BKS-2611-000001") { __typename } }',
 ]
 
 
 def test_simple_locate_documents_compile_and_others_do_not() -> None:
     schema = build_schema()._schema
-    for document in (BENCH, WIDER, LITERAL):
+    for document in (BENCH, WIDER, LITERAL, RESOLVERS):
         assert compile_query(schema, parse(document)) is not None, document
     for document in NOT_COMPILED:
         assert compile_query(schema, parse(document)) is None, document
@@ -164,3 +171,144 @@ async def test_a_failing_resolver_is_answered_by_graphql_core(
     executed = await _answers(settings, connection, requests)
     assert compiled == executed
     assert compiled[0][1]["errors"][0]["extensions"]["code"] == "NO_ACTIVE_BOUNDARY_SET"
+
+
+SUBMIT_PLAIN = """
+mutation Submit($input: SubmitReportInput!) {
+  submitReport(input: $input) {
+    __typename
+    ... on Case {
+      ticket kind source status statusLabel title description address occurredAt dueAt
+      anonymous confidential externalId
+      location { lat lon }
+      kelurahan { code name kecamatan { code } } kecamatan { code name }
+      dinas { code } category { code }
+      routing { snapped distanceM reason boundarySet { id } }
+      reporter { name phone email }
+    }
+    ... on ValidationError { message }
+    ... on OutsideJurisdiction { message distanceM }
+    ... on UnknownCategory { categoryCode message }
+    ... on IdempotencyConflict { message ticket }
+  }
+}
+"""
+
+
+def _submissions(shared_data_dir: Path) -> list[tuple[str | None, dict[str, Any]]]:
+    """(partner, variables): created, refused by each union member, retried, and
+    variables that do not coerce."""
+    from tests.factories import report_input
+
+    inside = dict(
+        zip(("lat", "lon"), bekasi.interior_lat_lon(shared_data_dir, "32.75.08.1002"), strict=True)
+    )
+    gap = dict(
+        zip(("lat", "lon"), bekasi.to_lat_lon(bekasi.gap_points(shared_data_dir)[0]), strict=True)
+    )
+    first = report_input(idempotencyKey="compiled-1", location=inside)
+    inputs: list[tuple[str | None, dict[str, Any]]] = [
+        ("POT", first),
+        ("POT", first),  # a retry: the original case
+        ("POT", {**first, "title": "Another title"}),  # the key taken by another report
+        ("POT", report_input(idempotencyKey="compiled-gap", location=gap, categoryCode="SAMPAH")),
+        ("POT", report_input(idempotencyKey="compiled-min", reporter=None, mediaUrls=[])),
+        (
+            "POT",
+            report_input(
+                idempotencyKey="compiled-aspirasi",
+                kind="ASPIRASI",
+                categoryCode="RENCANA_TATA_RUANG",
+                location=None,
+                kelurahanCode="32.75.08.1002",
+                occurredAt="2026-11-01T08:00:00+07:00",
+                anonymous=True,
+                confidential=True,
+                externalId="  ext-1 ",
+                address="Jl. Ahmad Yani\r\nNo. 1",
+            ),
+        ),
+        (
+            "POT",
+            report_input(idempotencyKey="compiled-far", location={"lat": -6.1754, "lon": 106.8272}),
+        ),
+        ("POT", report_input(idempotencyKey="compiled-cat", categoryCode="NO_SUCH_CATEGORY")),
+        (
+            "POT",
+            report_input(idempotencyKey="compiled-bad", title=" ", reporter={"phone": "021-555"}),
+        ),
+        ("POT", report_input(idempotencyKey="compiled-source", source="SOROT")),
+        ("POT", report_input(idempotencyKey="compiled-kind", kind="NOPE")),
+        ("POT", {"title": "no input object"}),
+        (None, report_input(idempotencyKey="compiled-anonymous")),
+    ]
+    return inputs
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_compiled_submissions_answer_as_graphql_core(
+    settings: Settings,
+    connection: AsyncConnection,
+    session: AsyncSession,
+    shared_data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both paths on the same inputs, each from the same database state (a
+    savepoint rolled back after each run), so even the ticket numbers agree."""
+    from api import operations
+    from tests.conftest import add_partner_key
+
+    assert compile_query(build_schema()._schema, parse(SUBMIT_PLAIN)) is not None
+    keys = {"POT": await add_partner_key(session, "POT")}
+    executed_by_graphql_core = 0
+    graphql_core_execute = operations.execute
+
+    def counting_execute(*args: Any, **kwargs: Any) -> Any:
+        nonlocal executed_by_graphql_core
+        executed_by_graphql_core += 1
+        return graphql_core_execute(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "execute", counting_execute)
+
+    async def answers() -> list[tuple[int, Any]]:
+        savepoint = await connection.begin_nested()
+        try:
+            async with _client(settings, connection) as (_app, client):
+                found = []
+                for partner, variables in _submissions(shared_data_dir):
+                    response = await client.post(
+                        "/graphql",
+                        json={"query": SUBMIT_PLAIN, "variables": {"input": variables}},
+                        headers={"x-api-key": keys[partner]} if partner else {},
+                    )
+                    found.append((response.status_code, response.json()))
+                return found
+        finally:
+            await savepoint.rollback()
+
+    compiled = await answers()
+    by_plan = len(compiled) - executed_by_graphql_core
+    monkeypatch.setattr(api.compiled, "COMPILED_ROOT_FIELDS", frozenset())
+    executed = await answers()
+    assert compiled == executed
+    kinds = [
+        (answer.get("data") or {}).get("submitReport", {}).get("__typename")
+        for _, answer in compiled
+    ]
+    assert kinds[:10] == [
+        "Case",
+        "Case",
+        "IdempotencyConflict",
+        "Case",
+        "Case",
+        "Case",
+        "OutsideJurisdiction",
+        "UnknownCategory",
+        "ValidationError",
+        "ValidationError",
+    ]
+    assert compiled[0][1]["data"]["submitReport"]["routing"]["snapped"] is False
+    assert compiled[3][1]["data"]["submitReport"]["routing"]["snapped"] is True
+    # Every union answer came from the plan; only the variables that do not
+    # coerce and the anonymous caller's error went to graphql-core.
+    assert by_plan == len(compiled) - 3
