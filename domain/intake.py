@@ -15,15 +15,19 @@ that. Every read before it is then its own snapshot, which changes nothing: the
 write checks the reference version and the key itself. A duplicate that races
 in while the statement waits for the counter then fails the whole statement
 (the key's unique constraint), so the number it took is never committed.
+In autocommit the statement also runs on the driver's connection directly
+(`_DirectStatement`), without SQLAlchemy's execution around it.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from geoalchemy2.shape import from_shape
 from shapely import Point
 from sqlalchemy import (
@@ -40,7 +44,9 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -193,9 +199,10 @@ async def submit_report(
                 place=place,
                 routing=routing,
             )
-        except IntegrityError:
+        except (IntegrityError, asyncpg.UniqueViolationError):
             # In autocommit a concurrent duplicate that committed while the
-            # statement waited for the counter fails it whole, number included.
+            # statement waited for the counter fails it whole, number included
+            # (asyncpg's own error: that statement runs on the driver's connection).
             if not each_statement_commits:
                 raise
             earlier_id = await _earlier_id(session, clean)
@@ -506,6 +513,74 @@ def _write_statement(*, skip_duplicate: bool) -> Select[Any]:
     )
 
 
+class _DirectStatement:
+    """`_write_statement` compiled once for the asyncpg dialect and run on the
+    driver's connection itself, for a session in autocommit (there is no
+    transaction for SQLAlchemy to track): SQLAlchemy's execution (its cursor
+    adapter, result processing and ORM loading) cost more CPU than asyncpg's
+    own work. The values go through the same bind and result processors, and
+    the case comes back as the same columns, in a Case of no session."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        # (name, fixed value or _GIVEN, bind processor) per positional parameter
+        self.parameters: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            fixed = _GIVEN if bind.required else bind.effective_value
+            self.parameters.append(
+                (name, fixed, bind.type.dialect_impl(dialect).bind_processor(dialect))
+            )
+        mapper = sa_inspect(Case)
+        self.case_attributes = [
+            mapper.get_property_by_column(column).key for column in Case.__table__.c
+        ]
+        self.dialect = dialect
+        self.result_types = [
+            column.type.dialect_impl(dialect) for column in statement.selected_columns
+        ]
+        # Some result processors depend on the column's PostgreSQL type (floats):
+        # known once the statement was prepared.
+        self.result_processors: list[Callable[[Any], Any] | None] | None = None
+
+    async def one(self, session: AsyncSession, values: dict[str, Any]) -> tuple[Any, ...]:
+        arguments = []
+        for name, fixed, process in self.parameters:
+            value = values[name] if fixed is _GIVEN else fixed
+            arguments.append(process(value) if process is not None else value)
+        connection = await (await session.connection()).get_raw_connection()
+        driver: asyncpg.Connection = connection.driver_connection
+        if self.result_processors is None:
+            prepared = await driver.prepare(self.sql)
+            self.result_processors = [
+                type_.result_processor(self.dialect, attribute.type.oid)
+                for type_, attribute in zip(
+                    self.result_types, prepared.get_attributes(), strict=True
+                )
+            ]
+        record = await driver.fetchrow(self.sql, *arguments)
+        assert record is not None  # the statement selects one row, from reference_version
+        return tuple(
+            process(value) if process is not None else value
+            for process, value in zip(self.result_processors, record, strict=True)
+        )
+
+    def case(self, row: tuple[Any, ...]) -> Case | None:
+        columns = row[: len(self.case_attributes)]
+        if columns[0] is None:
+            return None  # nothing was written
+        return Case(**dict(zip(self.case_attributes, columns, strict=True)))
+
+
+_GIVEN = object()  # a parameter whose value each execution gives
+
+
+@functools.cache
+def _direct_write_statement(dialect: Dialect) -> _DirectStatement:
+    return _DirectStatement(_write_statement(skip_duplicate=False), dialect)
+
+
 async def _write(
     *,
     session: AsyncSession,
@@ -557,35 +632,39 @@ async def _write(
         "routing_rule_id": rule_id,
         "routing_reason": routing.reason,
     }
-    row = (
-        await session.execute(
-            _write_statement(skip_duplicate=not each_statement_commits),
-            {
-                **values,
-                "reference_version": data.version,
-                "month": ticket_month(now),
-                "created_actor": f"partner:{clean.source}",
-                "created_details": {
-                    "status": values["status"],
-                    "kind": values["kind"],
-                    "category": category.code,
-                },
-                "routed_actor": "system",
-                "routed_details": {
-                    "kelurahan": values["kelurahan_code"],
-                    "kecamatan": values["kecamatan_code"],
-                    "dinas": routing.dinas.code,
-                    "rule_id": rule_id,
-                    "reason": routing.reason,
-                    "snapped": values["routing_snapped"],
-                    "distance_m": round(values["routing_distance_m"], 1),
-                    "boundary_set_id": values["routing_boundary_set_id"],
-                    "due_at": due.isoformat(),
-                },
-            },
+    parameters = {
+        **values,
+        "reference_version": data.version,
+        "month": ticket_month(now),
+        "created_actor": f"partner:{clean.source}",
+        "created_details": {
+            "status": values["status"],
+            "kind": values["kind"],
+            "category": category.code,
+        },
+        "routed_actor": "system",
+        "routed_details": {
+            "kelurahan": values["kelurahan_code"],
+            "kecamatan": values["kecamatan_code"],
+            "dinas": routing.dinas.code,
+            "rule_id": rule_id,
+            "reason": routing.reason,
+            "snapped": values["routing_snapped"],
+            "distance_m": round(values["routing_distance_m"], 1),
+            "boundary_set_id": values["routing_boundary_set_id"],
+            "due_at": due.isoformat(),
+        },
+    }
+    if each_statement_commits:
+        direct = _direct_write_statement(session.get_bind().dialect)
+        row = await direct.one(session, parameters)
+        written_case = direct.case(row)
+    else:
+        row = tuple(
+            (await session.execute(_write_statement(skip_duplicate=True), parameters)).one()
         )
-    ).one()
-    written_case, version, number_taken, earlier_id = row
+        written_case = row[0]
+    version, number_taken, earlier_id = row[-3:]
     return _Written(
         case=written_case,
         reference_version=int(version),

@@ -341,3 +341,60 @@ async def test_twenty_concurrent_retries_create_exactly_one_case(
         assert count == 1
     finally:
         await wipe_committed_cases(engine)
+
+
+async def test_a_case_written_in_autocommit_is_the_case_as_stored(engine: AsyncEngine) -> None:
+    """In autocommit the write runs on the driver's connection (no ORM loading):
+    the case it answers with holds every column as the ORM reads it back."""
+    from geoalchemy2.shape import to_shape
+    from sqlalchemy import inspect
+
+    from domain.intake import EACH_STATEMENT_COMMITS, submit_report
+    from domain.reference_cache import ReferenceCache
+    from domain.report_input import ReporterInput
+    from tests.factories import domain_report
+
+    report = domain_report(
+        lat=-6.2383,
+        lon=106.9756,
+        idempotency_key="direct-write-1",
+        reporter=ReporterInput(name="Siti Aminah", phone="0812-3456-7890", email=None),
+        external_id="ext-9",
+    )
+    try:
+        async with AsyncSession(bind=engine, expire_on_commit=False) as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            session.info[EACH_STATEMENT_COMMITS] = True
+            submitted = await submit_report(
+                session=session,
+                report=report,
+                now=datetime.now(UTC),
+                snap_tolerance_m=50,
+                reference=ReferenceCache(),
+            )
+            retried = await submit_report(
+                session=session,
+                report=report,
+                now=datetime.now(UTC),
+                snap_tolerance_m=50,
+                reference=ReferenceCache(),
+            )
+        assert submitted.created and not retried.created
+        assert retried.case.id == submitted.case.id
+        async with AsyncSession(bind=engine) as session:
+            stored = await session.get_one(Case, submitted.case.id)
+            names = [attribute.key for attribute in inspect(Case).column_attrs]
+            answered = {name: getattr(submitted.case, name) for name in names}
+            read_back = {name: getattr(stored, name) for name in names}
+        assert to_shape(answered.pop("location")).equals(to_shape(read_back.pop("location")))
+        assert answered == read_back
+        assert answered["ticket"].startswith("BKS-") and answered["external_id"] == "ext-9"
+        assert isinstance(answered["routing_distance_m"], float)
+        async with engine.connect() as conn:
+            events = await conn.scalar(
+                text("SELECT count(*) FROM case_event WHERE case_id = :id"),
+                {"id": submitted.case.id},
+            )
+        assert events == 2  # CREATED and ROUTED, once
+    finally:
+        await wipe_committed_cases(engine)
