@@ -80,7 +80,11 @@ def create_app(settings: Settings) -> Starlette:
         pubsub = create_pubsub(settings.pubsub_url, database_url=settings.sqlalchemy_url)
         await pubsub.connect()
         app.state.pubsub = pubsub
-        live = LiveFeed(session_factory=app.state.session_factory, pubsub=pubsub)
+        live = LiveFeed(
+            session_factory=app.state.session_factory,
+            pubsub=pubsub,
+            poll_interval_s=settings.live_poll_interval_s,
+        )
         await live.start()
         app.state.live = live
         boundary_index = BoundaryIndexKeeper(

@@ -54,7 +54,15 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from api.pubsub import PubSub
 from api.websocket_frames import FRAME_WRITER, FrameWriter, server_frame
 from domain.access import Principal
-from domain.event_feed import START, FeedFilter, FeedItem, FeedPosition, head, read_after
+from domain.event_feed import (
+    START,
+    FeedFilter,
+    FeedItem,
+    FeedPosition,
+    committed_after,
+    head,
+    read_after,
+)
 
 if TYPE_CHECKING:
     from schema.context import Context
@@ -67,6 +75,10 @@ READ_BATCH = 500
 # Events of a transaction that commits while an older one is still running are
 # held back (see domain/event_feed.py); polling picks them up without a wake-up.
 POLL_INTERVAL_S = 1.0
+# Once the reader saw events held back, it reads again this soon, then twice as
+# late each time, up to the poll interval: they go out soon after the older
+# transaction ends, not a poll interval later.
+HELD_BACK_RETRY_S = 0.02
 # A socket with this many frames of its group still unsent leaves the group and
 # continues on its own from the last frame it was sent, like a fallen-behind listener.
 MEMBER_BACKLOG = LISTENER_QUEUE_SIZE
@@ -157,29 +169,40 @@ class LiveFeed:
     async def _run(self) -> None:
         async with self._pubsub.subscribe(CASE_EVENTS_CHANNEL) as wakeups:
             self._ready.set()
+            retry_s: float | None = None  # set while events are held back
             while True:
                 try:
-                    await asyncio.wait_for(wakeups.next(), timeout=self._poll_interval_s)
+                    await asyncio.wait_for(wakeups.next(), timeout=retry_s or self._poll_interval_s)
                     wakeups.discard_pending()  # one read serves a burst of commits
                 except TimeoutError:
                     if not self._listeners:
                         continue
                 try:
-                    await self._drain()
+                    if await self._drain():
+                        retry_s = min(
+                            2 * retry_s if retry_s else HELD_BACK_RETRY_S, self._poll_interval_s
+                        )
+                    else:
+                        retry_s = None
                 except Exception:  # the reader must outlive any one failure
                     logger.exception("live feed read failed; retrying")
                     await asyncio.sleep(self._poll_interval_s)
 
-    async def _drain(self) -> None:
+    async def _drain(self) -> bool:
+        """Reads and offers every settled event; True if others are held back."""
         while True:
             async with self._session_factory() as session:
                 items = await read_after(session=session, after=self.position, limit=READ_BATCH)
+                last = items[-1].position if items else self.position
+                waiting = len(items) < READ_BATCH and await committed_after(
+                    session=session, after=last
+                )
             for item in items:
                 self.position = item.position
                 for listener in tuple(self._listeners):
                     listener.offer(item)
             if len(items) < READ_BATCH:
-                return
+                return waiting
 
 
 # ---------------------------------------------------------------------------

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     # or "memory" (one process only, for tests).
     pubsub_url: str = Field(default="postgres://", pattern=r"^(postgres|memory)://")
     live_counts_min_interval_s: float = Field(default=0.3, ge=0.05, le=10)
+    live_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each process reads the event log without being woken up.",
+    )
 
     # Staff tokens (JWT). The algorithm is pinned; HS* use the secret, RS*/ES*/EdDSA
     # the public key.

@@ -145,6 +145,26 @@ async def read_after(
     return items
 
 
+async def committed_after(*, session: AsyncSession, after: FeedPosition) -> bool:
+    """Whether any event after `after` has committed, settled or not.
+
+    Right after reading every settled event, yes means events are held back by
+    an older transaction still running (or settled a moment ago).
+    """
+    newer = (
+        select(CaseEvent.id)
+        .where(
+            tuple_(CaseEvent.txid, CaseEvent.id)
+            > tuple_(
+                bindparam("after_txid", after.txid, type_=TransactionId()),
+                bindparam("after_event_id", after.event_id, type_=BigInteger),
+            )
+        )
+        .limit(1)
+    )
+    return (await session.execute(newer)).first() is not None
+
+
 async def head(*, session: AsyncSession) -> FeedPosition:
     """The position of the newest settled event (START when there is none)."""
     row = (
