@@ -1,10 +1,11 @@
 """Live fan-out: N websocket subscribers of `caseEvents` on one server process.
 
 For each N it starts a fresh server, opens N sockets (spread over client
-processes of --sockets-per-client each), each subscribed to `caseEvents`, submits reports through the HTTP
-API at a steady rate, and measures for every event and subscriber the time from
-the mutation's response (the commit) to receipt, the events lost or repeated,
-and the server's memory before and after the subscribers joined.
+processes of --sockets-per-client each), each subscribed to `caseEvents`,
+submits reports through the HTTP API at a steady rate, and measures for every
+event and subscriber the time from the mutation's response (the commit) to
+receipt, the events lost or repeated, the slowest delivery of each report, and
+the server's memory before and after the subscribers joined.
 
     source scripts/lib/setup.sh
     python bench/fanout/run.py                       # N = 1,000, 5,000, 10,000
@@ -636,6 +637,15 @@ def measure(
             stop_profile(recorder)
         clients_cpu = sum(sum(cpu_seconds(p.pid)) for p in clients.processes) - clients_before
 
+        slowest: dict[str, float] = {}
+        for summary in summaries:
+            for ticket, latency in summary.get("slowest", {}).items():
+                slowest[ticket] = max(latency, slowest.get(ticket, 0.0))
+        in_order = [slowest[s.ticket] for s in submitted if s.ticket in slowest]
+        log(
+            "slowest delivery of each report, in the order submitted (ms): "
+            + " ".join(f"{latency * 1000:.0f}" for latency in in_order)
+        )
         latencies: list[float] = []
         for output in outputs:
             values = array("d")

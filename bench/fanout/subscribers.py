@@ -267,6 +267,7 @@ def _collect(
     output: Path,
 ) -> dict[str, Any]:
     latencies = array("d")
+    slowest: dict[str, float] = {}  # per report, its slowest delivery
     lost = repeated = unexpected = out_of_order = 0
     for subscriber in subscribers:
         expected = _expected(tickets_by_filter, subscriber.filter_index)
@@ -287,7 +288,9 @@ def _collect(
                 repeated += 1
                 continue
             seen.add(key)
-            latencies.append(at - commit_times[ticket])
+            latency = at - commit_times[ticket]
+            latencies.append(latency)
+            slowest[ticket] = max(latency, slowest.get(ticket, 0.0))
         lost += len(expected - seen)
     with output.open("wb") as file:
         latencies.tofile(file)
@@ -297,6 +300,7 @@ def _collect(
         "repeated": repeated,
         "unexpected": unexpected,
         "out_of_order": out_of_order,
+        "slowest": slowest,
         "closed": sum(s.closed for s in subscribers),
         "errors": sorted({e for s in subscribers for e in s.errors})[:5],
     }
