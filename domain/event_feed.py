@@ -160,6 +160,9 @@ async def committed_after(*, session: AsyncSession, after: FeedPosition) -> bool
                 bindparam("after_event_id", after.event_id, type_=BigInteger),
             )
         )
+        # In index order: without it PostgreSQL expects a third of the table to
+        # qualify and scans it sequentially, the whole of it when none does.
+        .order_by(CaseEvent.txid, CaseEvent.id)
         .limit(1)
     )
     return (await session.execute(newer)).first() is not None
