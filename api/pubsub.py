@@ -110,6 +110,7 @@ class PostgresPubSub:
         self._listener: asyncpg.Connection | None = None
         self._publisher: asyncpg.Connection | None = None
         self._publish_lock = asyncio.Lock()
+        self._queued: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._listening: set[str] = set()
         self._channel_lock = asyncio.Lock()
         self._supervisor: asyncio.Task[None] | None = None
@@ -164,7 +165,34 @@ class PostgresPubSub:
             self._listening.add(channel)
 
     async def publish(self, channel: str, message: str = "") -> None:
+        """Returns once a NOTIFY sent after this call began has been sent.
+
+        A NOTIFY still waiting for the publishing connection serves every
+        publisher that comes before it is sent: each has committed what it
+        announces already. Under load (a submission each few milliseconds,
+        every one announcing its events) most publishers so join the next
+        NOTIFY instead of each sending one and each waking every process."""
+        key = (channel, message)
+        queued = self._queued.get(key)
+        if queued is None:
+            queued = asyncio.ensure_future(self._notify(channel, message))
+            queued.add_done_callback(self._forget)
+            self._queued[key] = queued
+        await asyncio.shield(queued)
+
+    def _forget(self, task: asyncio.Future[None]) -> None:
+        # A NOTIFY that failed before it reached the connection must not stay queued.
+        for key, queued in tuple(self._queued.items()):
+            if queued is task:
+                del self._queued[key]
+        # Retrieved here too, in case every publisher waiting on it was cancelled.
+        if not task.cancelled():
+            task.exception()
+
+    async def _notify(self, channel: str, message: str) -> None:
         async with self._publish_lock:
+            # From here on this NOTIFY may be on its way: later publishers queue the next.
+            self._queued.pop((channel, message), None)
             if self._publisher is None or self._publisher.is_closed():
                 self._publisher = await asyncpg.connect(self._dsn)
             await self._publisher.execute("SELECT pg_notify($1, $2)", channel, message)
