@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from domain.intake import Submitted, submit_report
 from domain.reference_cache import ReferenceCache
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
+from geo.boundary_index import KecamatanRow, KelurahanRow
 from models import Kecamatan as KecamatanModel
 from models import Kelurahan as KelurahanModel
 from schema.case import Case, LatLonInput
@@ -176,28 +178,36 @@ def _prime_loaders(info: strawberry.Info[Context, None], submitted: Submitted) -
     kelurahan = index.kelurahan.get(case.kelurahan_id)
     kecamatan = index.kecamatan.get(case.kecamatan_id)
     if kelurahan is not None:
-        loaders.kelurahan.prime(
-            kelurahan.id,
-            KelurahanModel(
-                id=kelurahan.id,
-                boundary_set_id=kelurahan.boundary_set_id,
-                kecamatan_id=kelurahan.kecamatan_id,
-                code=kelurahan.code,
-                name=kelurahan.name,
-                area_km2=kelurahan.area_km2,
-            ),
-        )
+        loaders.kelurahan.prime(kelurahan.id, _kelurahan_model(kelurahan))
     if kecamatan is not None:
-        loaders.kecamatan.prime(
-            kecamatan.id,
-            KecamatanModel(
-                id=kecamatan.id,
-                boundary_set_id=kecamatan.boundary_set_id,
-                code=kecamatan.code,
-                name=kecamatan.name,
-                area_km2=kecamatan.area_km2,
-            ),
-        )
+        loaders.kecamatan.prime(kecamatan.id, _kecamatan_model(kecamatan))
+
+
+# One model per row of the boundary index, shared by every answer that names it
+# (read only, as the reference cache's Dinas are): building two per submission
+# cost more than answering with them. Keyed by the row's values, so a reloaded
+# index can never get another set's model.
+@functools.lru_cache(maxsize=1024)
+def _kelurahan_model(row: KelurahanRow) -> KelurahanModel:
+    return KelurahanModel(
+        id=row.id,
+        boundary_set_id=row.boundary_set_id,
+        kecamatan_id=row.kecamatan_id,
+        code=row.code,
+        name=row.name,
+        area_km2=row.area_km2,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _kecamatan_model(row: KecamatanRow) -> KecamatanModel:
+    return KecamatanModel(
+        id=row.id,
+        boundary_set_id=row.boundary_set_id,
+        code=row.code,
+        name=row.name,
+        area_km2=row.area_km2,
+    )
 
 
 def _reference_cache(info: strawberry.Info[Context, None]) -> ReferenceCache:
