@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from api.limits import MutationRateLimiter
 from api.limits import middleware as limit_middleware
 from api.limits import schema_extensions as limit_extensions
 from api.live import LiveFeed
+from api.long_lived import ConnectionFreezer
 from api.observability import Metrics, OperationObserver
 from api.operations import OperationRunner
 from api.poc import poc_routes
@@ -30,6 +32,7 @@ from api.pubsub import create_pubsub
 from api.settings import Environment, Settings
 from api.sweeper import Sweeper
 from api.transactions import TransactionPerOperation
+from api.websocket_frames import FramingWebSocketProtocol
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
 from geo.lookup import active_set_id
@@ -98,11 +101,25 @@ def create_app(settings: Settings) -> Starlette:
         app.state.sweeper = sweeper = Sweeper(app, settings=settings)
         if settings.sweeper_enabled:
             sweeper.start()
+        freezer: asyncio.Task[None] | None = None
+        if settings.freeze_settled_sockets:
+            freezer = asyncio.create_task(
+                ConnectionFreezer(socket_counts=FramingWebSocketProtocol.socket_counts).run(),
+                name="connection-freezer",
+            )
+
+        async def stop_freezer() -> None:
+            if freezer is not None:
+                freezer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await freezer
+
         try:
             yield
         finally:
             # A shutdown must finish even when the database does not answer.
             for name, step in (
+                ("connection freezer", stop_freezer),
                 ("sweeper", sweeper.stop),
                 ("boundary index", boundary_index.stop),
                 ("live feed", live.stop),

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     # or "memory" (one process only, for tests).
     pubsub_url: str = Field(default="postgres://", pattern=r"^(postgres|memory)://")
     live_counts_min_interval_s: float = Field(default=0.3, ge=0.05, le=10)
+    freeze_settled_sockets: bool = Field(
+        default=True,
+        description="Keep websocket connections that settled out of full garbage "
+        "collections (api/long_lived.py).",
+    )
     live_poll_interval_s: float = Field(
         default=1.0,
         gt=0,

@@ -11,6 +11,7 @@ fan-out sends through ASGI as before.
 
 from __future__ import annotations
 
+from asyncio import BaseTransport
 from typing import Protocol
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -29,6 +30,22 @@ class FrameWriter(Protocol):
 
 class FramingWebSocketProtocol(WebSocketsSansIOProtocol):
     """websockets' sans-I/O protocol as uvicorn runs it, plus FRAME_WRITER."""
+
+    # Sockets of this process, for api/long_lived.py.
+    opened = 0
+    closed = 0
+
+    @classmethod
+    def socket_counts(cls) -> tuple[int, int]:
+        return cls.opened, cls.closed
+
+    def connection_made(self, transport: BaseTransport) -> None:
+        FramingWebSocketProtocol.opened += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        FramingWebSocketProtocol.closed += 1
+        super().connection_lost(exc)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
