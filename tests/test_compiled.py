@@ -15,8 +15,8 @@ import shapely
 from asgi_lifespan import LifespanManager
 from graphql import parse
 from shapely.geometry import shape
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 import api.compiled
@@ -312,3 +312,57 @@ async def test_compiled_submissions_answer_as_graphql_core(
     # Every union answer came from the plan; only the variables that do not
     # coerce and the anonymous caller's error went to graphql-core.
     assert by_plan == len(compiled) - 3
+
+
+@pytest.mark.usefixtures("reference_data")
+async def test_a_compiled_submission_commits_on_its_own_and_a_retry_answers_the_same(
+    settings: Settings,
+    engine: AsyncEngine,
+    committed_credentials: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the real pool, where the lone mutation runs in autocommit and writes on
+    asyncpg's connection: the plan's answer is the one graphql-core gives for the
+    retry, and the case and its two events are committed once."""
+    from asgi_lifespan import LifespanManager
+
+    from api.app import create_app
+    from tests.conftest import wipe_committed_cases
+    from tests.factories import report_input
+
+    variables = {"input": report_input(idempotencyKey="compiled-committed")}
+    headers = committed_credentials("partner:POT")
+
+    async def submit() -> Any:
+        app = create_app(settings.model_copy(update={"sweeper_enabled": False}))
+        async with (
+            LifespanManager(app, startup_timeout=30, shutdown_timeout=30),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://patriot.test"
+            ) as client,
+        ):
+            response = await client.post(
+                "/graphql", json={"query": SUBMIT_PLAIN, "variables": variables}, headers=headers
+            )
+            return response.json()
+
+    try:
+        created = await submit()
+        retried = await submit()
+        monkeypatch.setattr(api.compiled, "COMPILED_ROOT_FIELDS", frozenset())
+        retried_by_graphql_core = await submit()
+        assert created["data"]["submitReport"]["__typename"] == "Case", created
+        assert created == retried == retried_by_graphql_core
+        async with engine.connect() as conn:
+            counts = (
+                await conn.execute(
+                    text(
+                        'SELECT count(DISTINCT c.id), count(e.id) FROM "case" c '
+                        "JOIN case_event e ON e.case_id = c.id "
+                        "WHERE c.idempotency_key = 'compiled-committed'"
+                    )
+                )
+            ).one()
+        assert tuple(counts) == (1, 2)
+    finally:
+        await wipe_committed_cases(engine)
