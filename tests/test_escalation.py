@@ -31,6 +31,7 @@ pytestmark = pytest.mark.usefixtures("reference_data")
 def caller() -> str:
     return "POC_OPERATOR"
 
+
 POC_AFTER = timedelta(hours=24)
 
 

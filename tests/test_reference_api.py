@@ -15,6 +15,7 @@ pytestmark = pytest.mark.usefixtures("reference_data")
 def caller() -> str:
     return "ADMIN"
 
+
 SQUARE = dict(mapping(box(106.99, -6.26, 107.0, -6.25)))
 
 
