@@ -178,7 +178,8 @@ class LiveFeed:
                     if not self._listeners:
                         continue
                 try:
-                    if await self._drain():
+                    # Held-back events are worth reading early only for a listener.
+                    if await self._drain() and self._listeners:
                         retry_s = min(
                             2 * retry_s if retry_s else HELD_BACK_RETRY_S, self._poll_interval_s
                         )
