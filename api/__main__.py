@@ -13,7 +13,7 @@ from api.websocket_frames import FramingWebSocketProtocol
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(message)s")
     app = create_app(settings)
     # Modules, the schema and the app live as long as the process: moved out of

@@ -54,7 +54,7 @@ logger = logging.getLogger("patriot.errors")
 def error_code(error: PatriotError) -> str:
     for cls in type(error).__mro__:
         if cls in ERROR_CODES:
-            return ERROR_CODES[cls]  # type: ignore[index]
+            return ERROR_CODES[cls]
     return "BAD_REQUEST"
 
 

@@ -60,7 +60,7 @@ def _is_request_error(response_data: GraphQLHTTPResponse) -> bool:
     return (
         response_data.get("data") is None
         and bool(errors)
-        and not any(e.get("path") for e in errors)
+        and not any(isinstance(e, dict) and e.get("path") for e in errors)
     )
 
 
@@ -195,7 +195,8 @@ class GraphQLView(GraphQL[Context, None]):
         context.principal = principal
         if principal.expires_at is not None:
             _close_when_expired(context.request, principal.expires_at)
-        return UNSET
+        accepted: UnsetType = UNSET  # accept, with no payload
+        return accepted
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

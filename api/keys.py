@@ -84,7 +84,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return asyncio.run(_run(args, Settings()))  # type: ignore[call-arg]
+    return asyncio.run(_run(args, Settings()))
 
 
 if __name__ == "__main__":

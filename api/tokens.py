@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, default=8.0)
     args = parser.parse_args(argv)
 
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     if settings.environment is Environment.PRODUCTION:
         print("refusing to issue tokens in production", file=sys.stderr)
         return 2

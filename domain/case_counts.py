@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.case_queries import CaseFilter, filtered
@@ -41,6 +41,7 @@ async def open_case_counts(
     if not open_filter.statuses:
         return []
     count = func.count(Case.id)
+    statement: Select[str | None, str | None, int]
     match group_by:
         case CountGroup.STATUS:
             statement = select(Case.status, Case.status, count).group_by(Case.status)

@@ -7,7 +7,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVarTuple
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +17,7 @@ from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case, CaseEvent, Category, Dinas
 
-T = TypeVar("T", bound=tuple[Any, ...])
+Columns = TypeVarTuple("Columns")
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_M = 50_000
@@ -67,7 +67,7 @@ def decode_cursor(cursor: str) -> int:
     raise ValidationFailed([FieldProblem("after", "not a cursor returned by this API")])
 
 
-def filtered(statement: Select[T], case_filter: CaseFilter) -> Select[T]:
+def filtered(statement: Select[*Columns], case_filter: CaseFilter) -> Select[*Columns]:
     f = case_filter
     if f.statuses:
         statement = statement.where(Case.status.in_(f.statuses))

@@ -726,7 +726,7 @@ async def most_overdue_cases(
     if not 1 <= first <= MAX_OVERDUE_LIST:
         raise ValidationFailed([FieldProblem("first", f"must be between 1 and {MAX_OVERDUE_LIST}")])
     statement: Select[Any] = filtered(
-        select(Case).where(Case.status.in_(_OPEN), Case.due_at < now, scope),  # type: ignore[type-var]
+        select(Case).where(Case.status.in_(_OPEN), Case.due_at < now, scope),
         case_filter,
     ).order_by(Case.due_at, Case.id)
     return list((await session.scalars(statement.limit(first))).all())

@@ -22,7 +22,7 @@ target_metadata = models.Base.metadata
 def _database_url() -> str:
     # Tests hand over their own URL; everyone else uses the settings.
     url = config.attributes.get("database_url")
-    return str(url) if url else Settings().sqlalchemy_url  # type: ignore[call-arg]
+    return str(url) if url else Settings().sqlalchemy_url
 
 
 def _configure(connection: Connection) -> None:

@@ -13,4 +13,6 @@ def include_object(
 ) -> bool:
     if type_ == "table" and name in EXTENSION_TABLES:
         return False
-    return bool(alembic_helpers.include_object(obj, name, type_, reflected, compare_to))
+    # geoalchemy2's helper is untyped.
+    keep = alembic_helpers.include_object(obj, name, type_, reflected, compare_to)  # type: ignore[no-untyped-call]
+    return bool(keep)

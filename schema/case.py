@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from sqlalchemy import ColumnElement
@@ -104,7 +104,7 @@ class CaseEvent:
             type=model.type,
             actor=model.actor,
             at=model.at,
-            details=model.details,
+            details=cast(JSON, model.details),
         )
 
 

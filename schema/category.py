@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -13,12 +13,16 @@ from schema.context import Context
 from schema.dinas import Dinas, keep, load_dinas
 from schema.errors import ValidationError
 
-ReportKind = strawberry.enum(
-    models.reference.ReportKind,
-    description="The kinds of report of SP4N-LAPOR!: LAPORAN, a complaint about a problem "
-    "at a place (needs a location); ASPIRASI, an opinion or suggestion; INFORMASI, a "
-    "request for information.",
-)
+if TYPE_CHECKING:
+    # strawberry.enum returns the enum it registers; to a type checker it is a variable.
+    from models.reference import ReportKind as ReportKind
+else:
+    ReportKind = strawberry.enum(
+        models.reference.ReportKind,
+        description="The kinds of report of SP4N-LAPOR!: LAPORAN, a complaint about a "
+        "problem at a place (needs a location); ASPIRASI, an opinion or suggestion; "
+        "INFORMASI, a request for information.",
+    )
 
 
 @strawberry.type(
@@ -31,7 +35,7 @@ class Category:
     default_dinas_id: strawberry.Private[int | None]
     code: str = strawberry.field(description="Stable code, e.g. `JALAN_RUSAK`; never changes.")
     name: str = strawberry.field(description="Indonesian name shown to reporters.")
-    accepted_kinds: list[ReportKind] = strawberry.field(  # type: ignore[valid-type]
+    accepted_kinds: list[ReportKind] = strawberry.field(
         description="The kinds of report that may take this category."
     )
     service_level_days: int | None = strawberry.field(
@@ -107,7 +111,7 @@ class CategoryQuery:
         self,
         info: strawberry.Info[Context, None],
         kind: Annotated[
-            ReportKind | None,  # type: ignore[valid-type]
+            ReportKind | None,
             strawberry.argument(description="Only those that accept this kind of report."),
         ] = None,
         include_groups: bool = False,
@@ -138,7 +142,7 @@ class CreateCategoryInput:
         description="Capital letters, digits and underscores, e.g. `JALAN_RUSAK`."
     )
     name: str
-    accepted_kinds: list[ReportKind]  # type: ignore[valid-type]
+    accepted_kinds: list[ReportKind]
     parent_code: str | None = None
     default_dinas_code: str | None = None
     service_level_days: int | None = None
@@ -155,7 +159,7 @@ class UpdateCategoryInput:
     code: str = strawberry.field(description="Which category; codes never change.")
     name: str | None = strawberry.UNSET
     parent_code: str | None = strawberry.UNSET
-    accepted_kinds: list[ReportKind] | None = strawberry.UNSET  # type: ignore[valid-type]
+    accepted_kinds: list[ReportKind] | None = strawberry.UNSET
     default_dinas_code: str | None = strawberry.UNSET
     service_level_days: int | None = strawberry.UNSET
     duplicate_radius_m: int | None = strawberry.UNSET

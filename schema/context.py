@@ -172,7 +172,7 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _load_geometries(
-        self, model: type[Kecamatan] | type[Kelurahan], keys: Sequence[GeometryKey]
+        self, model: type[boundaries.Area], keys: Sequence[GeometryKey]
     ) -> list[dict[str, Any]]:
         by_tolerance: dict[float | None, list[int]] = defaultdict(list)
         for area_id, tolerance in keys:

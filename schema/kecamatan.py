@@ -59,7 +59,8 @@ class Kecamatan:
         ] = None,
     ) -> GeoJSON:
         tolerance = checked_tolerance(simplify_m)
-        return await info.context.loaders.kecamatan_geometry.load((self.id, tolerance))  # type: ignore[return-value]
+        geometry: GeoJSON = await info.context.loaders.kecamatan_geometry.load((self.id, tolerance))
+        return geometry
 
     @strawberry.field
     async def kelurahan(
@@ -73,6 +74,13 @@ class Kecamatan:
     @strawberry.field
     async def boundary_set(self, info: strawberry.Info[Context, None]) -> BoundarySet:
         return await load_boundary_set(info, self.boundary_set_id)
+
+
+async def load_kecamatan(info: strawberry.Info[Context, None], kecamatan_id: int) -> Kecamatan:
+    model = await info.context.loaders.kecamatan.load(kecamatan_id)
+    if model is None:
+        raise LookupError(f"kecamatan {kecamatan_id} vanished")
+    return Kecamatan.from_model(model)
 
 
 def checked_tolerance(simplify_m: float | None) -> float | None:

@@ -12,7 +12,13 @@ from models import Kecamatan as KecamatanModel
 from models import Kelurahan as KelurahanModel
 from schema.boundary_set import BoundarySet, load_boundary_set
 from schema.context import Context
-from schema.kecamatan import SIMPLIFY_DESCRIPTION, Kecamatan, checked_tolerance, exactly_one
+from schema.kecamatan import (
+    SIMPLIFY_DESCRIPTION,
+    Kecamatan,
+    checked_tolerance,
+    exactly_one,
+    load_kecamatan,
+)
 from schema.scalars import GeoJSON
 
 
@@ -56,14 +62,12 @@ class Kelurahan:
         ] = None,
     ) -> GeoJSON:
         tolerance = checked_tolerance(simplify_m)
-        return await info.context.loaders.kelurahan_geometry.load((self.id, tolerance))  # type: ignore[return-value]
+        geometry: GeoJSON = await info.context.loaders.kelurahan_geometry.load((self.id, tolerance))
+        return geometry
 
     @strawberry.field
     async def kecamatan(self, info: strawberry.Info[Context, None]) -> Kecamatan:
-        model = await info.context.loaders.kecamatan.load(self.kecamatan_id)
-        if model is None:
-            raise LookupError(f"kecamatan {self.kecamatan_id} vanished")
-        return Kecamatan.from_model(model)
+        return await load_kecamatan(info, self.kecamatan_id)
 
     @strawberry.field
     async def boundary_set(self, info: strawberry.Info[Context, None]) -> BoundarySet:

@@ -10,7 +10,7 @@ from geo.lookup import Located, Outside, locate, locate_in_memory
 from schema.boundary_set import BoundarySet, load_boundary_set
 from schema.context import Context
 from schema.errors import ValidationError
-from schema.kecamatan import Kecamatan
+from schema.kecamatan import Kecamatan, load_kecamatan
 from schema.kelurahan import Kelurahan, load_kelurahan
 
 
@@ -68,7 +68,7 @@ async def location_from(
         kecamatan = Kecamatan.from_row(index.kecamatan[kelurahan_row.kecamatan_id])
     else:
         kelurahan = await load_kelurahan(info, result.kelurahan_id)
-        kecamatan = await kelurahan.kecamatan(info)
+        kecamatan = await load_kecamatan(info, kelurahan.kecamatan_id)
     return Location(
         boundary_set_id=result.boundary_set_id,
         kelurahan=kelurahan,

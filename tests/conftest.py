@@ -54,7 +54,7 @@ def shared_data_dir() -> Path:
 def settings(test_database_url: str, shared_data_dir: Path) -> Settings:
     return Settings(
         environment=Environment.TEST,
-        database_url=test_database_url,  # type: ignore[arg-type]
+        database_url=test_database_url,
         shared_data_dir=shared_data_dir,
         # Tests sweep explicitly (app.state.sweeper.sweep_once()), never by the clock.
         sweeper_enabled=False,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from models import Case
 
 _keys = itertools.count(1)
 
@@ -48,7 +51,7 @@ mutation Submit($input: SubmitReportInput!) {
 
 async def make_case(
     session: Any, *, lat: float = -6.2383, lon: float = 106.9756, **overrides: Any
-) -> Any:
+) -> Case:
     """Create a case through the domain (no HTTP), returning the Case model."""
     from datetime import UTC, datetime
 

@@ -860,7 +860,8 @@ async def test_two_concurrent_transitions_cannot_both_pass(
                 )
                 body: dict[str, Any] = response.json()
                 assert "errors" not in body, body
-                return body["data"]
+                data: dict[str, Any] = body["data"]
+                return data
 
             submitted = await post(
                 SUBMIT, {"input": report_input(idempotencyKey="lc-race")}, "partner:POT"

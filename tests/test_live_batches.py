@@ -38,7 +38,8 @@ async def test_results_of_events_waiting_together_come_in_one_list() -> None:
         contextlib.aclosing(source),
         contextlib.aclosing(_ready_together(source, root)) as batches,
     ):
-        assert await anext(batches) == [(1, "result 1"), (2, "result 2")]
+        first: Any = await anext(batches)
+        assert first == [(1, "result 1"), (2, "result 2")]
         second_commit.set()
         # Held only briefly for the result that never comes.
         third: Any = await asyncio.wait_for(anext(batches), timeout=2)
@@ -56,6 +57,7 @@ async def test_a_failing_source_still_delivers_what_came_before() -> None:
 
     source = results()
     batches = _ready_together(source, root)
-    assert await anext(batches) == [(1, "result 1")]
+    first: Any = await anext(batches)
+    assert first == [(1, "result 1")]
     with pytest.raises(RuntimeError, match="the execution failed"):
         await anext(batches)

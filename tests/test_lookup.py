@@ -80,7 +80,7 @@ async def test_a_point_on_a_kelurahan_edge_is_inside(
 ) -> None:
     kel = bekasi.kelurahan_shapes(shared_data_dir)[0]
     vertex = kel.utm.exterior.coords[5]
-    lat, lon = bekasi.to_lat_lon(bekasi.Point(vertex))
+    lat, lon = bekasi.to_lat_lon(shapely.Point(vertex))
     results = {
         await locate(session=session, lat=lat, lon=lon, snap_tolerance_m=SNAP_M) for _ in range(3)
     }

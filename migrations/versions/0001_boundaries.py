@@ -1,3 +1,6 @@
+# geoalchemy2.alembic_helpers adds create_geospatial_table and its kin to alembic's
+# `op` when imported: they exist at run time only.
+# mypy: disable-error-code="attr-defined"
 """boundary sets, kecamatan and kelurahan
 
 Revision ID: 0001
