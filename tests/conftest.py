@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -107,16 +108,20 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                 await transaction.rollback()
 
 
-@pytest.fixture
-async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
-    # Commits inside the code under test become savepoint releases, so the
-    # outer rollback still undoes them.
-    session = AsyncSession(
+def joined_session(connection: AsyncConnection) -> AsyncSession:
+    """A session inside the test's transaction: commits in the code under test
+    become savepoint releases, so the outer rollback still undoes them."""
+    return AsyncSession(
         bind=connection,
         expire_on_commit=False,
         autoflush=False,
         join_transaction_mode="create_savepoint",
     )
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    session = joined_session(connection)
     try:
         yield session
     finally:
@@ -148,16 +153,7 @@ async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[
     """The real app; every session it opens joins the test's rolled-back transaction."""
     application = create_app(settings)
     async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
-
-        def session_factory() -> AsyncSession:
-            return AsyncSession(
-                bind=connection,
-                expire_on_commit=False,
-                autoflush=False,
-                join_transaction_mode="create_savepoint",
-            )
-
-        application.state.session_factory = session_factory
+        application.state.session_factory = functools.partial(joined_session, connection)
         yield application
 
 

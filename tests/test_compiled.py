@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from api.settings import Settings
 from models import BoundarySet
 from schema import build_schema
 from tests import bekasi
+from tests.conftest import joined_session
 
 pytestmark = pytest.mark.usefixtures("bekasi_boundary_set")
 
@@ -101,16 +103,7 @@ async def _client(
 
     app = create_app(settings.model_copy(update={"sweeper_enabled": False}))
     async with LifespanManager(app, startup_timeout=30, shutdown_timeout=30):
-
-        def session_factory() -> AsyncSession:
-            return AsyncSession(
-                bind=connection,
-                expire_on_commit=False,
-                autoflush=False,
-                join_transaction_mode="create_savepoint",
-            )
-
-        app.state.session_factory = session_factory
+        app.state.session_factory = functools.partial(joined_session, connection)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://patriot.test") as client:
             yield app, client

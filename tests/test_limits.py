@@ -3,6 +3,7 @@ statement timeout, production hardening, CORS and websocket origins, masking."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ from asgi_lifespan import LifespanManager
 from graphql import OperationDefinitionNode, parse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import HTTPConnection
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -26,6 +27,7 @@ from api.errors import INTERNAL_MESSAGE
 from api.limits import NUL_MESSAGE, TokenBuckets, operation_cost, rate_limit_identity
 from api.settings import Environment, Settings
 from schema import build_schema
+from tests.conftest import joined_session
 from tests.servers import Server, running_servers
 
 MODERN = {"accept": "application/graphql-response+json"}
@@ -55,17 +57,7 @@ async def _client(
     application = create_app(settings)
     async with LifespanManager(application):
         if connection is not None:
-            bound = connection
-
-            def session_factory() -> AsyncSession:
-                return AsyncSession(
-                    bind=bound,
-                    expire_on_commit=False,
-                    autoflush=False,
-                    join_transaction_mode="create_savepoint",
-                )
-
-            application.state.session_factory = session_factory
+            application.state.session_factory = functools.partial(joined_session, connection)
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://patriot.test") as client:
             yield client
