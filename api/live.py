@@ -711,11 +711,11 @@ async def _ready_together(
         if batch:
             yield batch
     finally:
-        if not pending.done():
-            pending.cancel()
-            # The source must not be running when it is closed after this.
-            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
+        # The source must not be running when it is closed after this; a result
+        # or failure of its that nobody will send is dropped here.
+        pending.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await pending
 
 
 async def _arrives(pending: asyncio.Future[Any], expected: bool) -> bool:
