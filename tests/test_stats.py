@@ -119,6 +119,21 @@ async def _case(session: AsyncSession, created: datetime, **overrides: Any) -> C
     return await make_case(session, now=created, **overrides)
 
 
+async def _cases_across_kelurahan(
+    session: AsyncSession, shared_data_dir: Path, *, seed: int, kelurahan: int, each: int
+) -> list[Case]:
+    """`each` cases at 09:00 well inside each of `kelurahan` kelurahan picked at random."""
+    rng = random.Random(seed)
+    shapes = bekasi.kelurahan_shapes(shared_data_dir)
+    created = []
+    for kel in rng.sample(list(shapes), kelurahan):
+        for point in bekasi.points_inside(kel.utm, margin_m=60, count=each, rng=rng):
+            lat, lon = bekasi.to_lat_lon(point)
+            created.append(await _case(session, wib(9), lat=lat, lon=lon))
+    await session.flush()
+    return created
+
+
 def _resolve(case: Case, at: datetime, status: str = "RESOLVED") -> None:
     case.status = status
     case.resolved_at = at
@@ -437,14 +452,7 @@ query Heat($bbox: BBoxInput!, $cellM: Float!, $filter: CaseFilterInput) {
 async def test_heatmap_counts_each_case_once_in_the_postgis_hexagon_holding_it(
     session: AsyncSession, graphql: Any, shared_data_dir: Path
 ) -> None:
-    rng = random.Random(11)
-    shapes = bekasi.kelurahan_shapes(shared_data_dir)
-    created = []
-    for kel in rng.sample(list(shapes), 12):
-        for point in bekasi.points_inside(kel.utm, margin_m=60, count=3, rng=rng):
-            lat, lon = bekasi.to_lat_lon(point)
-            created.append(await _case(session, wib(9), lat=lat, lon=lon))
-    await session.flush()
+    created = await _cases_across_kelurahan(session, shared_data_dir, seed=11, kelurahan=12, each=3)
     bbox = {"west": BEKASI.west, "south": BEKASI.south, "east": BEKASI.east, "north": BEKASI.north}
     body = await graphql(HEATMAP, {"bbox": bbox, "cellM": 300.0})
     assert "errors" not in body, body
@@ -496,14 +504,7 @@ async def test_a_box_centred_in_another_utm_zone_projects_in_the_query(
     wide = BBox(west=BEKASI.west, south=BEKASI.south, east=109.3, north=BEKASI.north)
     grid = HexGrid.for_bbox(wide, 2_000.0)
     assert grid.srid == 32749
-    rng = random.Random(13)
-    shapes = bekasi.kelurahan_shapes(shared_data_dir)
-    created = []
-    for kel in rng.sample(list(shapes), 6):
-        for point in bekasi.points_inside(kel.utm, margin_m=60, count=2, rng=rng):
-            lat, lon = bekasi.to_lat_lon(point)
-            created.append(await _case(session, wib(9), lat=lat, lon=lon))
-    await session.flush()
+    created = await _cases_across_kelurahan(session, shared_data_dir, seed=13, kelurahan=6, each=2)
     bbox = {"west": wide.west, "south": wide.south, "east": wide.east, "north": wide.north}
     body = await graphql(HEATMAP, {"bbox": bbox, "cellM": 2_000.0})
     assert "errors" not in body, body
