@@ -8,8 +8,8 @@ import logging
 import uvicorn
 
 from api.app import create_app
-from api.settings import Settings
 from api.websocket_frames import FramingWebSocketProtocol
+from core.settings import Settings
 
 
 def main() -> None:

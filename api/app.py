@@ -16,7 +16,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.auth import Authenticator
-from api.database import create_engine, create_session_factory
 from api.documents import CheckedDocuments, DocumentChecker
 from api.errors import PublicErrors
 from api.graphql_http import GraphQLView
@@ -29,10 +28,11 @@ from api.observability import Metrics, OperationObserver
 from api.operations import OperationRunner
 from api.poc import poc_routes
 from api.pubsub import create_pubsub
-from api.settings import Environment, Settings
 from api.sweeper import Sweeper
 from api.transactions import TransactionPerOperation
 from api.websocket_frames import FramingWebSocketProtocol
+from core.database import create_engine, create_session_factory
+from core.settings import Environment, Settings
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
 from geo.lookup import active_set_id

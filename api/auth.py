@@ -14,7 +14,8 @@ import jwt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.settings import Settings
+from core.errors import PatriotError
+from core.settings import Settings
 from domain.access import (
     ANONYMOUS,
     DINAS_ROLES,
@@ -23,7 +24,6 @@ from domain.access import (
     Principal,
     Role,
 )
-from domain.errors import PatriotError
 from models import Partner, PartnerKey
 
 API_KEY_HEADER = "x-api-key"

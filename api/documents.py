@@ -29,7 +29,7 @@ from strawberry.schema.schema import validate_document
 
 from api.compiled import CompiledQuery, compile_query
 from api.limits import document_rules, measure_cost, request_errors
-from api.settings import Settings
+from core.settings import Settings
 
 # Documents longer than this are checked on every request instead of being
 # kept: real clients send short documents, and the cache must stay small.

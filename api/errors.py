@@ -13,8 +13,7 @@ from strawberry.extensions import SchemaExtension
 
 from api.auth import InvalidCredentials
 from api.limits import CostLimitExceeded, RateLimited
-from domain.access import Forbidden, NotAuthenticated
-from domain.errors import (
+from core.errors import (
     CaseNotFound,
     InvalidArguments,
     InvalidTransition,
@@ -23,6 +22,7 @@ from domain.errors import (
     ReopenWindowClosed,
     ValidationFailed,
 )
+from domain.access import Forbidden, NotAuthenticated
 
 ERROR_CODES: dict[type[PatriotError], str] = {
     ValidationFailed: "BAD_USER_INPUT",

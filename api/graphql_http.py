@@ -26,7 +26,7 @@ from api.auth import InvalidCredentials
 from api.limits import is_rate_limited
 from api.live import SharedSubscriptionsHandler
 from api.operations import OperationRunner
-from api.settings import Settings
+from core.settings import Settings
 from domain.access import ANONYMOUS
 from schema.context import Context
 

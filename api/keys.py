@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 
 from api.auth import hash_key, new_key
-from api.database import create_engine, create_session_factory
-from api.settings import Settings
+from core.database import create_engine, create_session_factory
+from core.settings import Settings
 from models import Partner, PartnerKey
 
 

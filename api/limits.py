@@ -56,8 +56,8 @@ from strawberry.extensions.max_aliases import create_validator as max_aliases_ru
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.types.graphql import OperationType
 
-from api.settings import Settings
-from domain.errors import InvalidArguments, PatriotError
+from core.errors import InvalidArguments, PatriotError
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from schema.context import Context

@@ -12,7 +12,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from api.settings import Settings
+from core.settings import Settings
 
 DIST = Path(__file__).resolve().parent.parent / "poc" / "dist"
 ENTRY = "poc.js"

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
-from api.settings import Settings
+from core.settings import Settings
 from domain.escalation import (
     DEFAULT_BATCH_SIZE,
     auto_close_resolved,

@@ -11,7 +11,7 @@ import sys
 from datetime import timedelta
 
 from api.auth import issue_token
-from api.settings import Environment, Settings
+from core.settings import Environment, Settings
 from domain.access import DINAS_ROLES, KECAMATAN_ROLES, KELURAHAN_ROLES, Role
 
 

@@ -28,7 +28,7 @@ from harness import log
 from run import EXPECT, templates
 
 from api.app import create_app
-from api.settings import Settings
+from core.settings import Settings
 
 
 def postgres_cpu_seconds() -> float:

@@ -235,8 +235,8 @@ def java_points(count: int, seed: int = SEED + 1) -> list[tuple[float, float]]:
 
 
 async def _time_domain(database: str, points: list[tuple[float, float]]) -> list[float]:
-    from api.database import create_engine, create_session_factory
-    from api.settings import Settings
+    from core.database import create_engine, create_session_factory
+    from core.settings import Settings
     from geo.lookup import Located, locate
 
     url = harness.database_url(database).render_as_string(hide_password=False)

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from sqlalchemy import ColumnElement, false, select, true
 
-from domain.errors import PatriotError
+from core.errors import PatriotError
 from models import Case, Dinas
 
 

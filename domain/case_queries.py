@@ -12,7 +12,7 @@ from typing import TypeVarTuple
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import FieldProblem, InvalidArguments, ValidationFailed
+from core.errors import FieldProblem, InvalidArguments, ValidationFailed
 from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case, CaseEvent, Category, Dinas

@@ -20,7 +20,7 @@ from sqlalchemy import BigInteger, ColumnElement, Integer, Select, bindparam, fu
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from geo.shapes import point_lat_lon
 from models import Case, CaseEvent, Category, Dinas
 from models.cases import TransactionId

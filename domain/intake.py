@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import instance_dict
 
-from domain.errors import (
+from core.errors import (
     FieldProblem,
     IdempotencyConflict,
     OutsideJurisdiction,

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import (
+from core.errors import (
     CaseNotFound,
     FieldProblem,
     InvalidTransition,

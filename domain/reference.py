@@ -19,7 +19,7 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, any_, extract, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from geo import rules
 from geo.coordinates import LatLon
 from geo.lookup import active_set_id

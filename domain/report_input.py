@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from domain.working_days import JAKARTA
 from geo.coordinates import LatLon, validate_lat_lon
 from models.reference import ReportKind

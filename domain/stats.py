@@ -56,8 +56,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import True_
 
+from core.errors import FieldProblem, ValidationFailed
 from domain.case_queries import CaseFilter, filtered
-from domain.errors import FieldProblem, ValidationFailed
 from domain.working_days import JAKARTA
 from geo import boundaries, heatmap
 from geo.case_filters import BBox

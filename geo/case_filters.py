@@ -14,7 +14,7 @@ from geoalchemy2.functions import (
 )
 from sqlalchemy import ColumnElement, cast
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 
 
 @dataclass(frozen=True)

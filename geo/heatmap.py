@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from geo.case_filters import BBox, checked_bbox
 from models import Case
 

@@ -31,9 +31,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.database import create_engine, create_session_factory
-from api.settings import Settings
-from domain.errors import ImportRefused
+from core.database import create_engine, create_session_factory
+from core.errors import ImportRefused
+from core.settings import Settings
 from geo.areas import AreaInput, BoundarySetInput
 from geo.quality import QualityReport, measure_quality, polygonal_parts
 from geo.store import activate_boundary_set, write_boundary_set

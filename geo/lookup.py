@@ -32,7 +32,7 @@ from geoalchemy2.functions import (
 from sqlalchemy import cast, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import FieldProblem, NoActiveBoundarySet, ValidationFailed
+from core.errors import FieldProblem, NoActiveBoundarySet, ValidationFailed
 from geo.boundary_index import BoundaryIndex
 from geo.coordinates import LatLon, validate_lat_lon
 from models import BoundarySet, Kelurahan, KelurahanPiece

@@ -18,7 +18,7 @@ from shapely.geometry import shape
 from shapely.validation import explain_validity
 from sqlalchemy import ColumnElement, literal
 
-from domain.errors import FieldProblem, ValidationFailed
+from core.errors import FieldProblem, ValidationFailed
 from geo.coordinates import LatLon
 from models import RoutingRule
 

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from api.settings import Settings
+from core.settings import Settings
 from models.schema_compare import include_object
 
 config = context.config

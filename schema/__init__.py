@@ -10,7 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from domain.errors import PatriotError
+from core.errors import PatriotError
 from schema.boundary_set import BoundarySetMutation, BoundarySetQuery
 from schema.case import CaseQuery
 from schema.case_actions import CaseActionMutation

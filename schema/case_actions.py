@@ -13,9 +13,10 @@ import strawberry
 from sqlalchemy import or_
 
 import models
-from domain import case_queries, errors, lifecycle
+from core import errors
+from core.errors import InvalidArguments
+from domain import case_queries, lifecycle
 from domain.access import Action, Forbidden, case_scope, public_scope
-from domain.errors import InvalidArguments
 from geo.duplicates import open_cases_near
 from models import Case as CaseModel
 from schema.case import Case, CaseStatus, LatLonInput

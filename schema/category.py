@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import models.reference
+from core.errors import ValidationFailed
 from domain import reference
 from domain.access import Action
-from domain.errors import ValidationFailed
 from models import Category as CategoryModel
 from schema.context import Context
 from schema.dinas import Dinas, keep, load_dinas

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.dataloader import DataLoader
 
-from api.settings import Settings
+from core.settings import Settings
 from domain import case_queries
 from domain.access import ANONYMOUS, Action, Principal
 from domain.intake import EACH_STATEMENT_COMMITS

@@ -4,9 +4,9 @@ from typing import Annotated, TypeVar
 
 import strawberry
 
+from core.errors import ValidationFailed
 from domain import reference
 from domain.access import Action
-from domain.errors import ValidationFailed
 from domain.reference import KEEP, Keep
 from models import Dinas as DinasModel
 from schema.context import Context

@@ -1,10 +1,10 @@
-"""GraphQL shapes of the expected failures in `domain.errors`."""
+"""GraphQL shapes of the expected failures in `core.errors`."""
 
 from __future__ import annotations
 
 import strawberry
 
-from domain.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 @strawberry.type(description="One input field that was refused, and why.")

@@ -5,9 +5,9 @@ from typing import Annotated
 
 import strawberry
 
+from core.errors import ValidationFailed
 from domain import reference
 from domain.access import Action
-from domain.errors import ValidationFailed
 from models import Holiday as HolidayModel
 from schema.context import Context
 from schema.errors import ValidationError

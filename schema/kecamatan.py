@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from domain.errors import InvalidArguments
+from core.errors import InvalidArguments
 from geo import boundaries
 from geo.boundary_index import KecamatanRow
 from geo.lookup import active_set_id

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from domain.errors import ValidationFailed
+from core.errors import ValidationFailed
 from geo.boundary_index import BoundaryIndex
 from geo.lookup import Located, Outside, locate, locate_in_memory
 from schema.boundary_set import BoundarySet, load_boundary_set

@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 import strawberry
 
+from core.errors import FieldProblem, ValidationFailed
 from domain import reference
 from domain.access import Action
-from domain.errors import FieldProblem, ValidationFailed
 from domain.reference import KEEP, Keep
 from geo.rules import area_as_geojson
 from models import RoutingRule as RoutingRuleModel

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from domain import errors
+from core import errors
 from domain.access import Action
 from domain.intake import Submitted, submit_report
 from domain.reference_cache import ReferenceCache

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api.database import create_engine, create_session_factory
-from api.settings import Settings
+from core.database import create_engine, create_session_factory
+from core.settings import Settings
 from seeds.loader import load_seeds
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, c
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.settings import Environment, Settings
+from core.settings import Environment, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

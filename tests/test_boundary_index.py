@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.pubsub import MemoryPubSub
-from api.settings import Settings
+from core.settings import Settings
 from geo.areas import AreaInput, BoundarySetInput
 from geo.boundary_index import BoundaryIndexKeeper, load_boundary_index
 from geo.coordinates import LatLon

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 import api.compiled
 from api.compiled import compile_query
-from api.settings import Settings
+from core.settings import Settings
 from models import BoundarySet
 from schema import build_schema
 from tests import bekasi

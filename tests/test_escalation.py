@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.applications import Starlette
 
-from api.settings import Settings
 from api.sweeper import Sweeper
+from core.settings import Settings
 from domain.escalation import (
     EscalationTarget,
     auto_close_cutoff,

@@ -29,7 +29,7 @@ from hypothesis_graphql import strategies as gql_st
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from api.settings import Settings
+from core.settings import Settings
 from tests.conftest import _recreate_database, _upgrade_head, credentials_for
 from tests.servers import Server, running_servers
 

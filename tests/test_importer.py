@@ -15,7 +15,7 @@ from shapely import MultiPolygon, get_coordinates
 from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from domain.errors import ImportRefused, PatriotError
+from core.errors import ImportRefused, PatriotError
 from geo.importer import (
     ImportOptions,
     ImportProblem,

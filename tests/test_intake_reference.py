@@ -17,8 +17,8 @@ from sqlalchemy import Float, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import UnknownCategory
 from domain import reference
-from domain.errors import UnknownCategory
 from domain.intake import Place, Submitted, route_report, submit_report
 from domain.reference_cache import ReferenceCache, load_reference_data
 from domain.report_input import ReportInput

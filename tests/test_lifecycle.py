@@ -14,9 +14,9 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from api.settings import Settings
+from core.errors import InvalidTransition, ReopenWindowClosed
+from core.settings import Settings
 from domain import lifecycle
-from domain.errors import InvalidTransition, ReopenWindowClosed
 from domain.lifecycle import TRANSITIONS, CaseAction, allowed_actions
 from domain.working_days import JAKARTA
 from models import Case, CaseEvent, CaseStatus, CaseSupport, Category, Dinas, Holiday, RoutingRule

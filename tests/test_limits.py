@@ -25,7 +25,7 @@ from websockets.typing import Origin, Subprotocol
 from api.app import create_app
 from api.errors import INTERNAL_MESSAGE
 from api.limits import NUL_MESSAGE, TokenBuckets, operation_cost, rate_limit_identity
-from api.settings import Environment, Settings
+from core.settings import Environment, Settings
 from schema import build_schema
 from tests.conftest import joined_session
 from tests.servers import Server, running_servers

@@ -10,7 +10,7 @@ import shapely
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.errors import NoActiveBoundarySet, ValidationFailed
+from core.errors import NoActiveBoundarySet, ValidationFailed
 from geo.lookup import Located, Outside, locate
 from models import BoundarySet, Kelurahan
 from tests import bekasi

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from api.pubsub import PostgresPubSub, create_pubsub
-from api.settings import Settings
+from core.settings import Settings
 
 CHANNEL = "test_pubsub_wakeups"
 

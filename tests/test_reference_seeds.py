@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ValidationFailed
 from domain import reference
-from domain.errors import ValidationFailed
 from models import (
     KELURAHAN_OFFICE_CODE,
     Base,

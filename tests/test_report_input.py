@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from domain.errors import ValidationFailed
+from core.errors import ValidationFailed
 from domain.report_input import CleanReport, ReporterInput, ReportInput, clean_report
 from domain.working_days import JAKARTA
 from geo.coordinates import LatLon

@@ -10,8 +10,8 @@ from shapely import MultiPolygon, box
 from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ValidationFailed
 from domain import reference
-from domain.errors import ValidationFailed
 from geo.coordinates import LatLon
 from geo.rules import area_as_geojson, parse_area
 from models import Category, RoutingRule

@@ -9,9 +9,9 @@ from graphql import parse
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.database import create_engine, create_session_factory
 from api.operations import _sole_root_field
-from api.settings import Settings
+from core.database import create_engine, create_session_factory
+from core.settings import Settings
 from domain.intake import EACH_STATEMENT_COMMITS
 from schema.context import Context
 

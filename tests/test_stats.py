@@ -15,9 +15,9 @@ from geoalchemy2.functions import ST_Intersects, ST_MakePoint, ST_SetSRID, ST_Tr
 from sqlalchemy import DateTime, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ValidationFailed
 from domain import stats
 from domain.case_queries import CaseFilter
-from domain.errors import ValidationFailed
 from domain.working_days import JAKARTA, working_hours_between
 from geo.case_filters import BBox
 from geo.heatmap import HexGrid, utm_srid

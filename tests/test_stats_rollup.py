@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from api import sweeper as sweeper_module
-from api.settings import Settings
 from api.sweeper import Sweeper
+from core.settings import Settings
 from domain import stats
 from domain.case_queries import CaseFilter
 from domain.stats_rollup import (

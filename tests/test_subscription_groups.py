@@ -23,8 +23,8 @@ import api.live
 from api.app import create_app
 from api.auth import issue_token
 from api.live import FeedRoot, Group, Member, SharedSubscriptionsHandler
-from api.settings import Settings
 from api.websocket_frames import FramingWebSocketProtocol
+from core.settings import Settings
 from domain.access import Role
 from domain.event_feed import FeedPosition
 from tests import bekasi

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from api.settings import Settings
+from core.settings import Settings
 
 # Query parameters by which a database URL asks for (or about) TLS.
 _TLS_PARAMETERS = {"ssl", "sslmode", "sslrootcert", "sslcert", "sslkey"}

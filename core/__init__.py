@@ -1,0 +1,1 @@
+"""The lowest layer: settings, the database engine and the error hierarchy."""
