@@ -8,7 +8,6 @@ import logging
 import uvicorn
 
 from api.app import create_app
-from api.websocket_frames import FramingWebSocketProtocol
 from core.settings import Settings
 
 
@@ -26,9 +25,7 @@ def main() -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        # websockets' sans-I/O protocol, what "auto" picks today, with a way for the
-        # live fan-out to write whole frames (bench/README.md, "Live fan-out").
-        ws=FramingWebSocketProtocol,
+        ws="websockets-sansio",
         log_level=settings.log_level.lower(),
         access_log=False,
     )

@@ -16,60 +16,37 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.auth import Authenticator
-from api.documents import CheckedDocuments, DocumentChecker
-from api.errors import PublicErrors
-from api.graphql_http import GraphQLView
-from api.limits import MutationRateLimiter
-from api.limits import middleware as limit_middleware
-from api.limits import schema_extensions as limit_extensions
-from api.live import LiveFeed
+from api.graphql_http import GraphQLView, SocketCounts
+from api.http_limits import middleware as limit_middleware
 from api.long_lived import ConnectionFreezer
-from api.observability import Metrics, OperationObserver
-from api.operations import OperationRunner
+from api.observability import Metrics
+from api.pipeline import build_operation_schema
 from api.poc import poc_routes
-from api.pubsub import create_pubsub
+from api.rate_limit import MutationRateLimiter
 from api.sweeper import Sweeper
-from api.transactions import TransactionPerOperation
-from api.websocket_frames import FramingWebSocketProtocol
 from core.database import create_engine, create_session_factory
-from core.settings import Environment, Settings
+from core.settings import Settings
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
 from geo.lookup import active_set_id
-from schema import build_schema
+from live.feed import LiveFeed
+from live.groups import SharedSubscriptions
+from live.pubsub import create_pubsub
+from schema.context import Services
 
 logger = logging.getLogger("patriot")
 
 SHUTDOWN_STEP_TIMEOUT_S = 5.0
-DOCUMENT_CACHE_SIZE = 1_024
 
 
 def create_app(settings: Settings) -> Starlette:
     metrics = Metrics.create()
-    checker = DocumentChecker(
-        schema=lambda: schema._schema, settings=settings, maxsize=DOCUMENT_CACHE_SIZE
+    schema = build_operation_schema(
+        settings=settings, metrics=metrics, rate_limiter=MutationRateLimiter(settings)
     )
-    rate_limiter = MutationRateLimiter(settings)
-    schema = build_schema(
-        # Operations over websockets. Exit order is the reverse: errors are made
-        # public first, then the transaction sees them, then the observer logs
-        # the final outcome. HTTP takes the same steps through `runner`.
-        extensions=[
-            lambda: CheckedDocuments(checker=checker),
-            *limit_extensions(settings, rate_limiter),
-            lambda: OperationObserver(metrics=metrics),
-            TransactionPerOperation,
-            PublicErrors,
-        ],
-        production=settings.environment is Environment.PRODUCTION,
-    )
-    runner = OperationRunner(
-        schema=schema,
-        checker=checker,
-        rate_limiter=rate_limiter,
-        metrics=metrics,
-        hide_suggestions=not settings.field_suggestions_enabled,
-    )
+    sockets = SocketCounts()
+    # Intake's copy of the reference data; it checks its version on every use.
+    intake_reference = ReferenceCache()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -82,14 +59,13 @@ def create_app(settings: Settings) -> Starlette:
         )
         pubsub = create_pubsub(settings.pubsub_url, database_url=settings.sqlalchemy_url)
         await pubsub.connect()
-        app.state.pubsub = pubsub
         live = LiveFeed(
             session_factory=app.state.session_factory,
             pubsub=pubsub,
             poll_interval_s=settings.live_poll_interval_s,
         )
         await live.start()
-        app.state.live = live
+        shared_subscriptions = SharedSubscriptions(live)
         boundary_index = BoundaryIndexKeeper(
             session_factory=app.state.session_factory,
             pubsub=pubsub,
@@ -97,14 +73,22 @@ def create_app(settings: Settings) -> Starlette:
         )
         if settings.boundary_index:
             await boundary_index.start()
+        app.state.services = Services(
+            live=live,
+            shared_subscriptions=shared_subscriptions,
+            pubsub=pubsub,
+            intake_reference=intake_reference,
+            boundary_index=boundary_index,
+        )
         app.state.boundary_index = boundary_index
+        app.state.pubsub = pubsub
         app.state.sweeper = sweeper = Sweeper(app, settings=settings)
         if settings.sweeper_enabled:
             sweeper.start()
         freezer: asyncio.Task[None] | None = None
         if settings.freeze_settled_sockets:
             freezer = asyncio.create_task(
-                ConnectionFreezer(socket_counts=FramingWebSocketProtocol.socket_counts).run(),
+                ConnectionFreezer(socket_counts=sockets).run(),
                 name="connection-freezer",
             )
 
@@ -122,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
                 ("connection freezer", stop_freezer),
                 ("sweeper", sweeper.stop),
                 ("boundary index", boundary_index.stop),
+                ("shared subscriptions", shared_subscriptions.close),
                 ("live feed", live.stop),
                 ("pub/sub", pubsub.disconnect),
                 ("database pool", engine.dispose),
@@ -152,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQLView(schema=schema, runner=runner, settings=settings)
+    graphql = GraphQLView(schema=schema, settings=settings, sockets=sockets)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -167,6 +152,4 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    # Intake's copy of the reference data; it checks its version on every use.
-    app.state.intake_reference = ReferenceCache()
     return app

@@ -1,82 +1,94 @@
-"""GraphQL over HTTP (the GraphQL-over-HTTP spec) on top of Strawberry's ASGI view."""
+"""GraphQL over HTTP (the GraphQL-over-HTTP spec) and graphql-transport-ws, on
+Strawberry's ASGI view. Every operation, whichever the transport, runs through
+Strawberry's execution with the extensions of `api.pipeline`."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.types import HTTPMethod
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import SchemaExtension
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.limits import is_rate_limited
-from api.live import SharedSubscriptionsHandler
-from api.operations import OperationRunner
+from api.errors import OperationResult
 from core.settings import Settings
 from domain.access import ANONYMOUS
+from live.handler import SharedSubscriptionsHandler
 from schema.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
-_ACCEPTS_GRAPHQL_RESPONSE = "patriot_accepts_graphql_response_json"
 
 
-def _accepts_graphql_response_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
+def accepts_graphql_response_json(accept: str) -> bool:
     return any(part.split(";")[0].strip() == GRAPHQL_RESPONSE_JSON for part in accept.split(","))
 
 
-def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:
-    async def close() -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        if isinstance(socket, WebSocket) and socket.client_state is WebSocketState.CONNECTED:
-            await socket.close(code=4403, reason="Token expired")
-
-    task = asyncio.create_task(close(), name="close-when-token-expires")
-    _EXPIRY_TASKS.add(task)
-    task.add_done_callback(_EXPIRY_TASKS.discard)
+def is_request_error(result: OperationResult) -> bool:
+    """Nothing was executed: the document did not parse or validate, or a limit
+    refused it. Field errors that null the root have a path; these have none."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and not any(e.path for e in errors)
 
 
-_EXPIRY_TASKS: set[asyncio.Task[None]] = set()
+class HttpStatus(SchemaExtension):
+    """The spec's answer for `application/graphql-response+json`, whose status
+    tells a request error (400: nothing was executed; 429: rate limited) from a
+    field error (200). Plain `application/json` is always 200."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context: Context = self.execution_context.context
+        result = self.execution_context.result
+        if (
+            context.response is None
+            or not context.graphql_response_json
+            or not isinstance(result, OperationResult)
+        ):
+            return
+        context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        if is_request_error(result):
+            rate_limited = any(
+                (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
+            )
+            context.response.status_code = 429 if rate_limited else 400
 
 
-def _is_request_error(response_data: GraphQLHTTPResponse) -> bool:
-    # Parse and validation errors stop the request before execution: no data and
-    # no error carries a path. A field error that nulls the root has a path.
-    errors = response_data.get("errors") or []
-    return (
-        response_data.get("data") is None
-        and bool(errors)
-        and not any(isinstance(e, dict) and e.get("path") for e in errors)
-    )
+@dataclass
+class SocketCounts:
+    """Websockets of this process opened and closed since it started (for
+    `api.long_lived`)."""
+
+    opened: int = 0
+    closed: int = 0
+
+    def __call__(self) -> tuple[int, int]:
+        return self.opened, self.closed
 
 
 class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's view with our context, a fast JSON encoder and the spec's
-    `application/graphql-response+json` media type, whose status codes tell a
-    request error (400: nothing was executed) from a field error (200)."""
-
     graphql_transport_ws_handler_class = SharedSubscriptionsHandler
 
     def __init__(
         self,
         *,
-        schema: Any,
-        runner: OperationRunner,
+        schema: BaseSchema,
         settings: Settings,
+        sockets: SocketCounts,
     ) -> None:
         super().__init__(
             schema,
@@ -87,82 +99,7 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.websocket_origins,
         )
         self.settings = settings
-        self.runner = runner
-
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: None,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
-        """Strawberry's, with the lean runner in place of `Schema.execute`."""
-        return await self._execute(request_adapter.method, context, request_data)
-
-    async def _execute(
-        self, method: HTTPMethod, context: Context, request_data: GraphQLRequestData
-    ) -> ExecutionResult:
-        try:
-            return await self.runner.execute(
-                request_data.query,
-                variables=request_data.variables,
-                context=context,
-                root_value=None,
-                operation_name=request_data.operation_name,
-                allowed_operation_types=OperationType.from_http(method),
-                operation_extensions=request_data.extensions,
-            )
-        except CannotGetOperationTypeError as error:
-            raise HTTPException(400, error.as_http_error_reason()) from error
-        except InvalidOperationTypeError as error:
-            raise HTTPException(400, error.as_http_error_reason(method)) from error
-        except MissingQueryError as error:
-            raise HTTPException(400, "No GraphQL query found in the request") from error
-
-    async def _post_json(self, request: Request) -> Response | None:
-        """The common request, a JSON POST of one operation, without the layers of
-        Strawberry's view (its request adapter, content negotiation for streams
-        and batches); None for anything else or anything odd, which Strawberry's
-        `run` then answers (the body stays readable: Starlette keeps it)."""
-        headers = request.headers
-        media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-        accept = {"accept": headers.get("accept", "")}
-        if media_type != "application/json" or self._get_stream_transport_from_headers(accept):
-            return None
-        try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        query, variables, extensions = (
-            data.get("query"),
-            data.get("variables"),
-            data.get("extensions"),
-        )
-        if not (
-            isinstance(query, str | None)
-            and isinstance(variables, dict | None)
-            and isinstance(extensions, dict | None)
-        ):
-            return None
-        sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, sub_response)
-        result = await self._execute(
-            "POST",
-            context,
-            GraphQLRequestData(
-                query=query,
-                variables=variables,
-                operation_name=data.get("operationName"),
-                extensions=extensions,
-                protocol="http",
-            ),
-        )
-        response_data = await self.process_result(request=request, result=result)
-        return self.create_response(response_data, sub_response)
+        self.sockets = sockets
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -177,10 +114,13 @@ class GraphQLView(GraphQL[Context, None]):
             request=request,
             response=response if isinstance(response, Response) else None,
             settings=self.settings,
-            # Owned by the app's lifespan, hence looked up per request.
+            # Looked up per request: tests join it to their own transaction.
             session_factory=request.app.state.session_factory,
+            # Started by the app's lifespan.
+            services=request.app.state.services,
             principal=principal,
-            boundary_index=request.app.state.boundary_index.current,
+            graphql_response_json=isinstance(request, Request)
+            and accepts_graphql_response_json(request.headers.get("accept", "")),
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
@@ -198,13 +138,14 @@ class GraphQLView(GraphQL[Context, None]):
         accepted: UnsetType = UNSET  # accept, with no payload
         return accepted
 
-    async def get_sub_response(self, request: Request | WebSocket) -> Response:
-        sub_response = await super().get_sub_response(request)
-        if isinstance(request, Request):
-            sub_response.headers[_ACCEPTS_GRAPHQL_RESPONSE] = (
-                "1" if _accepts_graphql_response_json(request) else "0"
-            )
-        return sub_response
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        response = process_result(result)
+        if is_request_error(result):
+            # Nothing was executed: the GraphQL spec leaves `data` out entirely.
+            response.pop("data", None)
+        return response
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: websocket frames must be text frames for graphql-ws clients.
@@ -215,35 +156,49 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        modern = sub_response.headers.get(_ACCEPTS_GRAPHQL_RESPONSE) == "1"
-        del sub_response.headers[_ACCEPTS_GRAPHQL_RESPONSE]
-        response = super().create_response(response_data, sub_response)
-        if modern:
-            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-            if isinstance(response_data, dict) and _is_request_error(response_data):
-                response.status_code = 429 if is_rate_limited(response.headers) else 400
-        return response
+        # The operation set its status and media type on `sub_response` (HttpStatus).
+        return Response(
+            self.encode_json(response_data),
+            status_code=sub_response.status_code or 200,
+            headers=dict(sub_response.headers),
+            media_type="application/json",
+            background=sub_response.background,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
+        if scope["type"] == "websocket":
+            self.sockets.opened += 1
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                self.sockets.closed += 1
             return
         request = Request(scope=scope, receive=receive)
         try:
-            response = None
-            if request.method == "POST":
-                response = await self._post_json(request)
-            if response is None:
-                response = await self.run(request)
+            response = await self.run(request)
         except HTTPException as error:
-            media_type = (
-                GRAPHQL_RESPONSE_JSON
-                if _accepts_graphql_response_json(request)
-                else "application/json"
-            )
+            # Refused before any operation ran (an unreadable body, bad credentials):
+            # still a GraphQL response, in the media type the caller accepts.
+            accept = request.headers.get("accept", "")
             response = Response(
                 orjson.dumps({"errors": [{"message": error.reason}]}),
                 status_code=error.status_code,
-                media_type=media_type,
+                media_type=GRAPHQL_RESPONSE_JSON
+                if accepts_graphql_response_json(accept)
+                else "application/json",
             )
         await response(scope, receive, send)
+
+
+def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:
+    async def close() -> None:
+        await asyncio.sleep(max(0.0, expires_at - time.time()))
+        if isinstance(socket, WebSocket) and socket.client_state is WebSocketState.CONNECTED:
+            await socket.close(code=4403, reason="Token expired")
+
+    task = asyncio.create_task(close(), name="close-when-token-expires")
+    _EXPIRY_TASKS.add(task)
+    task.add_done_callback(_EXPIRY_TASKS.discard)
+
+
+_EXPIRY_TASKS: set[asyncio.Task[None]] = set()

@@ -1,49 +1,79 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import StreamExecutionResult
+from strawberry.types.graphql import OperationType
 
 from api.errors import INTERNAL_MESSAGE, OperationResult
-from api.live import CASE_EVENTS_CHANNEL
 from domain.events import wrote_events
-from domain.intake import EACH_STATEMENT_COMMITS
-from schema.context import Context
+from live.feed import CASE_EVENTS_CHANNEL
+from schema.context import Context, Operation
 
 logger = logging.getLogger("patriot.transactions")
 
 
 class TransactionPerOperation(SchemaExtension):
-    """One database transaction per GraphQL operation.
+    """One database session and transaction per GraphQL operation, over HTTP and
+    websockets alike: the operations of one socket run concurrently, each in its
+    own transaction, exactly as separate HTTP requests would.
 
     It commits only when the whole operation succeeded; on any error (even a
     partial one) everything the operation wrote is rolled back, so a caller never
-    sees half of a mutation applied. Domain code flushes, never commits. Live
-    feeds are woken only after the commit, so rolled-back events are never seen.
-    This runs after errors were made public, so it never lets an exception out:
-    a failed commit becomes the masked internal error.
+    sees half of a mutation applied, and an answered mutation is a committed
+    one. Domain code flushes, never commits. Live feeds are woken only after the
+    commit, so rolled-back events are never seen. A failed commit turns the
+    result into the masked internal error.
     """
 
+    def __init__(self) -> None:
+        self.operation: Operation | None = None
+
     async def on_operation(self) -> AsyncIterator[None]:
-        context: Context = self.execution_context.context
+        # The connection's context (a websocket's is shared by all its
+        # operations) is copied for this operation; execution reads it after
+        # this point, so the resolvers see the copy and its own session.
+        context: Context = self.execution_context.context.for_operation()
+        self.execution_context.context = context
+        self.operation = operation = context.operation
         try:
             yield
         finally:
-            await finish_transaction(context, self.execution_context.result)
+            await _finish(operation, self.execution_context.result)
+
+    def on_execute(self) -> Iterator[None]:
+        # A subscription lives as long as its socket: each of its reads gets a
+        # short session instead of holding one pooled connection all that time.
+        if self.operation is not None and self._is_subscription():
+            self.operation.short_sessions = True
+        yield
+
+    async def on_stream_result(self, result: StreamExecutionResult) -> AsyncIterator[None]:
+        # Over a websocket a query or mutation is answered by this result: it is
+        # committed before the answer leaves, never after.
+        if self.operation is not None and not self._is_subscription():
+            await _finish(self.operation, result if isinstance(result, OperationResult) else None)
+        yield
+
+    def _is_subscription(self) -> bool:
+        try:
+            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        except RuntimeError:
+            return False  # the document did not parse
 
 
-async def finish_transaction(context: Context, result: OperationResult | None) -> None:
-    """Commit the operation's session if the result is a success, otherwise roll it back.
-
-    Never raises: a failed commit turns `result` into the masked internal error."""
-    session = context.take_session()
+async def _finish(operation: Operation, result: OperationResult | None) -> None:
+    """Commits the operation's session if the result is a success, otherwise
+    rolls it back; a second call finds nothing left to do."""
+    session = operation.finish()
     if session is None:
-        return  # the operation never touched the database
+        return  # the operation never touched the database, or has ended
     try:
         if result is not None and not result.errors and session.in_transaction():
             try:
@@ -55,13 +85,9 @@ async def finish_transaction(context: Context, result: OperationResult | None) -
                 await _discard(session)
                 return
             if wrote_events(session):
-                await _wake_live_feeds(context)
+                await _wake_live_feeds(operation.context)
         else:
             await _discard(session)
-            # In autocommit what was written stays written (a field whose only
-            # write is one statement asks for it: `Context.db`).
-            if session.info.get(EACH_STATEMENT_COMMITS) and wrote_events(session):
-                await _wake_live_feeds(context)
     finally:
         await session.close()
 
@@ -77,7 +103,7 @@ async def _discard(session: AsyncSession) -> None:
 
 async def _wake_live_feeds(context: Context) -> None:
     try:
-        await context.request.app.state.pubsub.publish(CASE_EVENTS_CHANNEL)
+        await context.services.pubsub.publish(CASE_EVENTS_CHANNEL)
     except (OSError, SQLAlchemyError, asyncpg.PostgresError):
         # The change is committed; readers also poll, so they catch up within a second.
         logger.warning("could not wake the live feeds", exc_info=True)

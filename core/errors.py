@@ -107,3 +107,19 @@ class ReopenWindowClosed(PatriotError):
         self.ticket = ticket
         self.resolved_at = resolved_at
         self.reopenable_until = reopenable_until
+
+
+class CostLimitExceeded(PatriotError):
+    def __init__(self, cost: int, limit: int) -> None:
+        super().__init__(
+            f"Operation cost {cost} exceeds the limit of {limit}; "
+            "select fewer fields or ask for smaller pages."
+        )
+        self.cost = cost
+        self.limit = limit
+
+
+class RateLimited(PatriotError):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"Too many mutations; retry after {retry_after_s} s.")
+        self.retry_after_s = retry_after_s

@@ -7,50 +7,19 @@ CREATED and ROUTED events, and tells whether the reference data it decided with
 was still current and whether the idempotency key was already taken. The
 ticket counter, which every submission must lock until it commits, is thereby
 locked for that one statement and the commit only.
-
-When the API runs the submission in autocommit (`EACH_STATEMENT_COMMITS` in the
-session's info), that statement is its own transaction: the counter is locked
-while PostgreSQL runs and commits it, and no round trip of the server's adds to
-that. Every read before it is then its own snapshot, which changes nothing: the
-write checks the reference version and the key itself. A duplicate that races
-in while the statement waits for the counter then fails the whole statement
-(the key's unique constraint), so the number it took is never committed.
-In autocommit the statement also runs on the driver's connection directly
-(`_DirectStatement`), without SQLAlchemy's execution around it.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-from geoalchemy2 import WKTElement
-from shapely import Point
 from sqlalchemy import (
-    BigInteger,
-    BindParameter,
-    Select,
-    String,
-    Text,
     and_,
-    bindparam,
-    exists,
-    literal,
     select,
-    true,
-    union_all,
 )
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
-from sqlalchemy.orm.attributes import instance_dict
 
 from core.errors import (
     FieldProblem,
@@ -59,30 +28,24 @@ from core.errors import (
     UnknownCategory,
     ValidationFailed,
 )
+from domain.case_record import Place, RoutingChoice, write_case
 from domain.events import EVENTS_WRITTEN
 from domain.reference import find_routing_rule
 from domain.reference_cache import ReferenceCache, ReferenceData, current_version
 from domain.report_input import CleanReport, ReportInput, clean_report
-from domain.tickets import give_back_number, take_number, ticket_month, ticket_text
-from domain.working_days import due_at
+from domain.tickets import give_back_number, ticket_month
 from geo import boundaries, rules
 from geo.boundary_index import BoundaryIndex
 from geo.coordinates import LatLon
 from geo.lookup import Outside, active_set_id, locate
 from models import (
     Case,
-    CaseEvent,
-    CaseStatus,
     Category,
     Dinas,
-    EventType,
     Kelurahan,
     RoutingRule,
 )
 from models.cases import ReferenceVersion
-
-# Set in a session's info when each of its statements commits on its own.
-EACH_STATEMENT_COMMITS = "patriot.each_statement_commits"
 
 # Holidays further ahead than this cannot matter for any service level we set.
 HOLIDAY_HORIZON = timedelta(days=400)
@@ -95,37 +58,6 @@ class Submitted:
     # The new case's dinas as intake saw it, so that answering needs no read;
     # None for a retry.
     dinas: Dinas | None = None
-
-
-@dataclass(frozen=True)
-class Place:
-    """Where a report is, for the case's columns; None stands for city-wide."""
-
-    kelurahan_id: int
-    kelurahan_code: str
-    kecamatan_id: int
-    boundary_set_id: int
-    snapped: bool
-    distance_m: float
-
-    @property
-    def kecamatan_code(self) -> str:
-        return self.kelurahan_code[:8]
-
-
-@dataclass(frozen=True)
-class RoutingChoice:
-    dinas: Dinas
-    rule: RoutingRule | None
-    reason: str  # why this dinas, as stored in the case's routing_reason
-
-
-@dataclass(frozen=True)
-class _Written:
-    case: Case | None  # None: nothing was written
-    reference_version: int
-    number_taken: bool
-    earlier_case_id: int | None  # the key's case, committed before the statement began
 
 
 async def submit_report(
@@ -187,34 +119,20 @@ async def submit_report(
                 continue
             raise
 
-        each_statement_commits = bool(session.info.get(EACH_STATEMENT_COMMITS))
-        try:
-            written = await _write(
-                session=session,
-                each_statement_commits=each_statement_commits,
-                clean=clean,
-                fingerprint=fingerprint,
-                now=now,
-                data=data,
-                category=category,
-                place=place,
-                routing=routing,
-            )
-        except (IntegrityError, asyncpg.UniqueViolationError):
-            # In autocommit a concurrent duplicate that committed while the
-            # statement waited for the counter fails it whole, number included
-            # (asyncpg's own error: that statement runs on the driver's connection).
-            if not each_statement_commits:
-                raise
-            earlier_id = await _earlier_id(session, clean)
-            if earlier_id is None:
-                raise
-            return await _earlier(session, clean, fingerprint, earlier_id)
+        written = await write_case(
+            session=session,
+            clean=clean,
+            fingerprint=fingerprint,
+            now=now,
+            data=data,
+            category=category,
+            place=place,
+            routing=routing,
+        )
         if written.case is not None:
             session.info[EVENTS_WRITTEN] = True
             return Submitted(case=written.case, created=True, dinas=routing.dinas)
         if written.number_taken:
-            assert not each_statement_commits  # that statement has no ON CONFLICT
             # A concurrent submission with the same key committed its case while
             # this statement waited for the counter: give the number back.
             await give_back_number(session=session, month=ticket_month(now))
@@ -403,279 +321,3 @@ async def choose_dinas(
     assert dinas_id is not None  # leaf categories always name a dinas (a table constraint)
     dinas = await session.get_one(Dinas, dinas_id)
     return RoutingChoice(dinas=dinas, rule=rule, reason=_reason(category, rule))
-
-
-# The columns intake sets; the others take their defaults.
-_CASE_COLUMNS = (
-    "kind",
-    "source",
-    "external_id",
-    "idempotency_key",
-    "request_hash",
-    "category_id",
-    "title",
-    "description",
-    "location",
-    "address",
-    "occurred_at",
-    "media_urls",
-    "reporter_name",
-    "reporter_phone",
-    "reporter_email",
-    "anonymous",
-    "confidential",
-    "status",
-    "kelurahan_id",
-    "kecamatan_id",
-    "kelurahan_code",
-    "kecamatan_code",
-    "dinas_id",
-    "due_at",
-    "created_at",
-    "updated_at",
-    "routing_boundary_set_id",
-    "routing_snapped",
-    "routing_distance_m",
-    "routing_rule_id",
-    "routing_reason",
-)
-
-
-def _param(name: str) -> BindParameter[Any]:
-    return bindparam(name, type_=Case.__table__.c[name].type)
-
-
-@functools.cache
-def _write_statement(*, skip_duplicate: bool) -> Select[Any]:
-    """Number, case and events in one statement, written only while the reference
-    data decided with is current and the key is free. Built once per process:
-    composing it costs more than running it.
-
-    `skip_duplicate`: a concurrent duplicate writes nothing, where the number can
-    be given back in the same transaction; otherwise it fails the statement."""
-    same_key = and_(
-        Case.source == _param("source"), Case.idempotency_key == _param("idempotency_key")
-    )
-    decided_with_current_data = exists().where(
-        ReferenceVersion.version == bindparam("reference_version", type_=BigInteger)
-    )
-    month = bindparam("month", type_=String)
-    number = take_number(
-        month=month, when=and_(decided_with_current_data, ~exists().where(same_key))
-    )
-    insert_case = insert(Case).from_select(
-        [*_CASE_COLUMNS, "ticket"],
-        select(
-            *(_param(name) for name in _CASE_COLUMNS),
-            ticket_text(month=month, number=number.c.last_number),
-        ),
-    )
-    if skip_duplicate:
-        # Only a concurrent submission with the same key, committed while this
-        # statement waited for the counter, gets here.
-        insert_case = insert_case.on_conflict_do_nothing(
-            index_elements=[Case.source, Case.idempotency_key]
-        )
-    new_case = insert_case.returning(*Case.__table__.c).cte("new_case")
-    event_at = CaseEvent.__table__.c.at.type
-    events = (
-        insert(CaseEvent)
-        .from_select(
-            ["case_id", "type", "actor", "at", "details"],
-            union_all(
-                *(
-                    select(
-                        new_case.c.id,
-                        literal(event_type.value),
-                        bindparam(f"{prefix}_actor", type_=Text),
-                        bindparam("created_at", type_=event_at),
-                        bindparam(f"{prefix}_details", type_=JSONB),
-                    )
-                    for event_type, prefix in (
-                        (EventType.CREATED, "created"),
-                        (EventType.ROUTED, "routed"),
-                    )
-                )
-            ),
-        )
-        .cte("new_events")
-    )
-    case = aliased(Case, new_case)
-    return (
-        select(
-            case,
-            select(ReferenceVersion.version).scalar_subquery(),
-            select(number.c.last_number).scalar_subquery(),
-            select(Case.id).where(same_key).scalar_subquery(),
-        )
-        .select_from(ReferenceVersion)
-        .outerjoin(case, true())
-        .add_cte(number, new_case, events)
-    )
-
-
-class _DirectStatement:
-    """`_write_statement` compiled once for the asyncpg dialect and run on the
-    driver's connection itself, for a session in autocommit (there is no
-    transaction for SQLAlchemy to track): SQLAlchemy's execution (its cursor
-    adapter, result processing and ORM loading) cost more CPU than asyncpg's
-    own work. The values go through the same bind and result processors, and
-    the case comes back as the same columns, in a Case of no session."""
-
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = str(compiled)
-        # (name, fixed value or _GIVEN, bind processor) per positional parameter
-        self.parameters: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup or ():
-            bind = compiled.binds[name]
-            fixed = _GIVEN if bind.required else bind.effective_value
-            self.parameters.append(
-                (name, fixed, bind.type.dialect_impl(dialect).bind_processor(dialect))
-            )
-        mapper = sa_inspect(Case)
-        self.case_class = mapper.class_manager
-        self.case_attributes = [
-            mapper.get_property_by_column(column).key for column in Case.__table__.c
-        ]
-        self.dialect = dialect
-        self.result_types = [
-            column.type.dialect_impl(dialect) for column in statement.selected_columns
-        ]
-        # Some result processors depend on the column's PostgreSQL type (floats):
-        # known once the statement was prepared.
-        self.result_processors: list[Callable[[Any], Any] | None] | None = None
-
-    async def one(self, session: AsyncSession, values: dict[str, Any]) -> tuple[Any, ...]:
-        arguments = []
-        for name, fixed, process in self.parameters:
-            value = values[name] if fixed is _GIVEN else fixed
-            arguments.append(process(value) if process is not None else value)
-        connection = await (await session.connection()).get_raw_connection()
-        driver: asyncpg.Connection = connection.driver_connection
-        if self.result_processors is None:
-            prepared = await driver.prepare(self.sql)
-            self.result_processors = [
-                type_.result_processor(self.dialect, attribute.type.oid)
-                for type_, attribute in zip(
-                    self.result_types, prepared.get_attributes(), strict=True
-                )
-            ]
-        record = await driver.fetchrow(self.sql, *arguments)
-        assert record is not None  # the statement selects one row, from reference_version
-        return tuple(
-            process(value) if process is not None else value
-            for process, value in zip(self.result_processors, record, strict=True)
-        )
-
-    def case(self, row: tuple[Any, ...]) -> Case | None:
-        columns = row[: len(self.case_attributes)]
-        if columns[0] is None:
-            return None  # nothing was written
-        # Filled as the ORM's own loading fills a new instance: Case(**values)
-        # sets each attribute through the instrumentation, 25 times slower.
-        case: Case = self.case_class.new_instance()
-        instance_dict(case).update(zip(self.case_attributes, columns, strict=True))
-        return case
-
-
-_GIVEN = object()  # a parameter whose value each execution gives
-
-
-@functools.cache
-def _direct_write_statement(dialect: Dialect) -> _DirectStatement:
-    return _DirectStatement(_write_statement(skip_duplicate=False), dialect)
-
-
-async def _write(
-    *,
-    session: AsyncSession,
-    each_statement_commits: bool,
-    clean: CleanReport,
-    fingerprint: str,
-    now: datetime,
-    data: ReferenceData,
-    category: Category,
-    place: Place | None,
-    routing: RoutingChoice,
-) -> _Written:
-    due = due_at(now, category.service_level_days or 1, data.holidays)
-    rule_id = routing.rule.id if routing.rule else None
-    values: dict[str, Any] = {
-        "kind": clean.kind.value,
-        "source": clean.source,
-        "external_id": clean.external_id,
-        "idempotency_key": clean.idempotency_key,
-        "request_hash": fingerprint,
-        "category_id": category.id,
-        "title": clean.title,
-        "description": clean.description,
-        # The text PostGIS is given either way (a WKBElement's bind processor
-        # turns it into this), without going through WKB and back.
-        "location": (
-            WKTElement(Point(clean.location.lon, clean.location.lat).wkt, srid=4326)
-            if clean.location
-            else None
-        ),
-        "address": clean.address,
-        "occurred_at": clean.occurred_at,
-        "media_urls": list(clean.media_urls),
-        "reporter_name": clean.reporter_name,
-        "reporter_phone": clean.reporter_phone,
-        "reporter_email": clean.reporter_email,
-        "anonymous": clean.anonymous,
-        "confidential": clean.confidential,
-        "status": CaseStatus.RECEIVED.value,
-        "kelurahan_id": place.kelurahan_id if place else None,
-        "kecamatan_id": place.kecamatan_id if place else None,
-        "kelurahan_code": place.kelurahan_code if place else None,
-        "kecamatan_code": place.kecamatan_code if place else None,
-        "dinas_id": routing.dinas.id,
-        "due_at": due,
-        "created_at": now,
-        "updated_at": now,
-        "routing_boundary_set_id": place.boundary_set_id if place else None,
-        "routing_snapped": place.snapped if place else False,
-        "routing_distance_m": place.distance_m if place else 0.0,
-        "routing_rule_id": rule_id,
-        "routing_reason": routing.reason,
-    }
-    parameters = {
-        **values,
-        "reference_version": data.version,
-        "month": ticket_month(now),
-        "created_actor": f"partner:{clean.source}",
-        "created_details": {
-            "status": values["status"],
-            "kind": values["kind"],
-            "category": category.code,
-        },
-        "routed_actor": "system",
-        "routed_details": {
-            "kelurahan": values["kelurahan_code"],
-            "kecamatan": values["kecamatan_code"],
-            "dinas": routing.dinas.code,
-            "rule_id": rule_id,
-            "reason": routing.reason,
-            "snapped": values["routing_snapped"],
-            "distance_m": round(values["routing_distance_m"], 1),
-            "boundary_set_id": values["routing_boundary_set_id"],
-            "due_at": due.isoformat(),
-        },
-    }
-    if each_statement_commits:
-        direct = _direct_write_statement(session.get_bind().dialect)
-        row = await direct.one(session, parameters)
-        written_case = direct.case(row)
-    else:
-        row = tuple(
-            (await session.execute(_write_statement(skip_duplicate=True), parameters)).one()
-        )
-        written_case = row[0]
-    version, number_taken, earlier_id = row[-3:]
-    return _Written(
-        case=written_case,
-        reference_version=int(version),
-        number_taken=number_taken is not None,
-        earlier_case_id=earlier_id,
-    )

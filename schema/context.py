@@ -3,12 +3,12 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -17,9 +17,12 @@ from strawberry.dataloader import DataLoader
 from core.settings import Settings
 from domain import case_queries
 from domain.access import ANONYMOUS, Action, Principal
-from domain.intake import EACH_STATEMENT_COMMITS
+from domain.reference_cache import ReferenceCache
 from geo import boundaries
-from geo.boundary_index import BoundaryIndex
+from geo.boundary_index import BoundaryIndex, BoundaryIndexKeeper
+from live.feed import LiveFeed
+from live.groups import SharedSubscriptions
+from live.pubsub import PubSub
 from models import BoundarySet, CaseEvent, Category, Dinas, Kecamatan, Kelurahan, RoutingRule
 
 ReferenceRow = TypeVar("ReferenceRow", Dinas, Category, RoutingRule)
@@ -27,71 +30,69 @@ ReferenceRow = TypeVar("ReferenceRow", Dinas, Category, RoutingRule)
 GeometryKey = tuple[int, float | None]
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the app's lifespan starts once per process and operations use."""
+
+    live: LiveFeed
+    shared_subscriptions: SharedSubscriptions
+    pubsub: PubSub
+    # Intake's copy of the reference data; it checks its version on every use.
+    intake_reference: ReferenceCache
+    boundary_index: BoundaryIndexKeeper
+
+
 @dataclass
 class Context:
-    """Per-operation state. The session opens lazily, so an operation that fails
-    validation never touches the database; `api.transactions` commits or rolls it back."""
+    """Who calls, over which connection: one per HTTP request, one per websocket.
+
+    What belongs to one GraphQL operation (its session and transaction, its
+    DataLoaders) lives in its `Operation`: the operations of one websocket run
+    concurrently and never share a session."""
 
     request: Request | WebSocket
     response: Response | None
     settings: Settings
-    session_factory: async_sessionmaker[AsyncSession]
+    session_factory: Callable[[], AsyncSession]
+    services: Services
     principal: Principal = ANONYMOUS
     # The graphql-transport-ws connection_init payload (credentials of a socket).
     connection_params: dict[str, Any] | None = None
-    # This process's copy of the active boundary set, when loaded.
-    boundary_index: BoundaryIndex | None = None
-    _session: AsyncSession | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Made on first use: most operations never need one, and ten DataLoaders
-    # per request were a measurable share of a simple query.
-    _loaders: Loaders | None = field(default=None, init=False, repr=False)
+    # The caller accepts `application/graphql-response+json` (GraphQL over HTTP):
+    # the answer then carries that media type and the spec's status codes.
+    graphql_response_json: bool = False
+    # Set on the copy each operation runs with (`for_operation`).
+    _operation: Operation | None = field(default=None, repr=False)
+
+    def for_operation(self) -> Context:
+        """A copy for one operation, with its own unit of work: the resolvers of
+        that operation see it as `info.context`."""
+        copy = replace(self)
+        copy._operation = Operation(copy)
+        return copy
+
+    @property
+    def operation(self) -> Operation:
+        if self._operation is None:
+            raise RuntimeError("this context belongs to no operation (see Context.for_operation)")
+        return self._operation
+
+    def db(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """The running operation's session, one user at a time."""
+        return self.operation.db()
 
     @property
     def loaders(self) -> Loaders:
-        if self._loaders is None:
-            self._loaders = Loaders(self)
-        return self._loaders
+        return self.operation.loaders
 
-    # A subscription lives as long as its socket: it must not hold a session (a
-    # pooled connection) all that time, so each use gets a short one instead.
-    short_sessions: bool = False
-    # The operation is a mutation of one root field (set by `api.operations`):
-    # nothing else shares its transaction.
-    sole_mutation_field: bool = False
+    def fresh_loaders(self) -> None:
+        """Start a new DataLoader cache (per event batch of a subscription)."""
+        self.operation.fresh_loaders()
 
-    @asynccontextmanager
-    async def db(self, *, each_statement_commits: bool = False) -> AsyncIterator[AsyncSession]:
-        """The operation's session, one user at a time.
-
-        GraphQL resolves sibling fields concurrently, but a session (one
-        connection) must not be used by two coroutines at once.
-
-        `each_statement_commits` is asked for by a resolver whose only write is
-        one statement: when the operation is that field alone, the session runs
-        in autocommit, so the statement is the transaction and no `BEGIN` or
-        `COMMIT` round trip holds its locks longer. The session then says so in
-        `session.info[EACH_STATEMENT_COMMITS]`. Anywhere else (more root fields,
-        a session already open, one joined to an outer transaction) it is the
-        operation's ordinary transaction.
-        """
-        async with self._lock:
-            if self.short_sessions:
-                async with self.session_factory() as session:
-                    yield session
-                return
-            if self._session is None:
-                self._session = self.session_factory()
-                if (
-                    each_statement_commits
-                    and self.sole_mutation_field
-                    and isinstance(self._session.bind, AsyncEngine)
-                ):
-                    await self._session.connection(
-                        execution_options={"isolation_level": "AUTOCOMMIT"}
-                    )
-                    self._session.info[EACH_STATEMENT_COMMITS] = True
-            yield self._session
+    @property
+    def boundary_index(self) -> BoundaryIndex | None:
+        """This process's copy of the active boundary set, when loaded."""
+        return self.services.boundary_index.current
 
     @property
     def actor(self) -> str:
@@ -102,11 +103,52 @@ class Context:
         self.principal.require(action)
         return self.principal
 
+
+class Operation:
+    """One GraphQL operation's unit of work: its session, opened on first use
+    and committed or rolled back by the API when the operation ends
+    (`api.transactions`), and its DataLoaders.
+
+    A subscription lives as long as its socket: it must not hold a session (a
+    pooled connection) all that time, so each of its uses gets a short one."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.short_sessions = False
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+        self._loaders: Loaders | None = None
+        self._finished = False
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        # GraphQL resolves sibling fields concurrently, but a session (one
+        # connection) must not be used by two coroutines at once.
+        async with self._lock:
+            if self._finished:
+                raise RuntimeError("the operation has ended; its session is gone")
+            if self.short_sessions:
+                async with self.context.session_factory() as session:
+                    yield session
+                return
+            if self._session is None:
+                self._session = self.context.session_factory()
+            yield self._session
+
+    @property
+    def loaders(self) -> Loaders:
+        # Made on first use: most operations never need one.
+        if self._loaders is None:
+            self._loaders = Loaders(self.context)
+        return self._loaders
+
     def fresh_loaders(self) -> None:
-        """Start a new DataLoader cache (per event batch of a subscription)."""
         self._loaders = None
 
-    def take_session(self) -> AsyncSession | None:
+    def finish(self) -> AsyncSession | None:
+        """Ends the operation; its session, if it opened one, for the caller to
+        commit or roll back and close."""
+        self._finished = True
         session, self._session = self._session, None
         return session
 

@@ -9,7 +9,6 @@ import strawberry
 from core import errors
 from domain.access import Action
 from domain.intake import Submitted, submit_report
-from domain.reference_cache import ReferenceCache
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
 from geo.boundary_index import KecamatanRow, KelurahanRow
@@ -137,15 +136,14 @@ class SubmitReportMutation:
             )
         try:
             # A refusal is a normal result and the operation commits: intake
-            # writes nothing before it is sure to write the whole case, and
-            # writes it in one statement, which may be its own transaction.
-            async with info.context.db(each_statement_commits=True) as session:
+            # writes nothing before it is sure to write the whole case.
+            async with info.context.db() as session:
                 submitted = await submit_report(
                     session=session,
                     report=input.to_domain(),
                     now=datetime.now(UTC),
                     snap_tolerance_m=info.context.settings.snap_tolerance_m,
-                    reference=_reference_cache(info),
+                    reference=info.context.services.intake_reference,
                     boundary_index=info.context.boundary_index,
                 )
         except errors.ValidationFailed as error:
@@ -208,9 +206,3 @@ def _kecamatan_model(row: KecamatanRow) -> KecamatanModel:
         name=row.name,
         area_km2=row.area_km2,
     )
-
-
-def _reference_cache(info: strawberry.Info[Context, None]) -> ReferenceCache:
-    """The process's copy of the reference data (made by the app factory)."""
-    cache: ReferenceCache = info.context.request.app.state.intake_reference
-    return cache

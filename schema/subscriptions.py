@@ -9,11 +9,12 @@ from enum import Enum
 
 import strawberry
 
-from api.live import FeedRoot, FellBehind, LiveFeed
 from domain.access import case_scope, sees_case
 from domain.case_counts import CountGroup, GroupCount, open_case_counts
 from domain.case_queries import CaseFilter
 from domain.event_feed import FeedFilter, FeedItem, FeedPosition, read_after
+from live.feed import FellBehind
+from live.sharing import FeedRoot
 from schema.case import BBoxInput, Case, CaseEvent, CaseFilterInput, CaseStatus
 from schema.category import ReportKind
 from schema.context import Context
@@ -103,8 +104,7 @@ class Subscription:
         after: str | None = None,
     ) -> AsyncGenerator[CaseEventUpdate, None]:
         context = info.context
-        context.short_sessions = True
-        live: LiveFeed = context.request.app.state.live
+        live = context.services.live
         principal = context.principal
         feed_filter = replace(
             filter.to_domain() if filter else FeedFilter(),
@@ -116,8 +116,8 @@ class Subscription:
                 dinas_code=item.dinas_code,
             ),
         )
-        # Set when api.live runs this execution for a group of sockets or for
-        # one that left its group (see SharedSubscriptionsHandler).
+        # Set when the live feed runs this execution for a group of sockets or
+        # for one that left its group (see live/handler.py).
         root = info.root_value if isinstance(info.root_value, FeedRoot) else None
         if after:
             resume_from: FeedPosition | None = FeedPosition.from_cursor(after)
@@ -166,8 +166,7 @@ class Subscription:
         filter: CaseFilterInput | None = None,
     ) -> AsyncGenerator[OpenCaseCounts, None]:
         context = info.context
-        context.short_sessions = True
-        live: LiveFeed = context.request.app.state.live
+        live = context.services.live
         case_filter = filter.to_domain() if filter else CaseFilter()
         listener = live.register(FeedFilter(), wants_items=False)
         min_interval = context.settings.live_counts_min_interval_s

@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.pubsub import MemoryPubSub
 from core.settings import Settings
 from geo.areas import AreaInput, BoundarySetInput
 from geo.boundary_index import BoundaryIndexKeeper, load_boundary_index
 from geo.coordinates import LatLon
 from geo.lookup import Located, locate_point
 from geo.store import BOUNDARY_SETS_CHANNEL, activate_boundary_set, write_boundary_set
+from live.pubsub import MemoryPubSub
 from models import BoundarySet
 from tests import bekasi
 

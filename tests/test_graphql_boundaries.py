@@ -150,7 +150,15 @@ async def test_health_readiness_and_metrics(client: AsyncClient) -> None:
     await client.post("/graphql", json={"query": "query Probe { boundarySets { id } }"})
     metrics = (await client.get("/metrics")).text
     assert "patriot_graphql_operation_seconds_count{" in metrics
-    assert 'operation_name="Probe"' in metrics
+    assert 'root_field="boundarySets"' in metrics
+    # Names chosen by callers never become label values: metric series stay bounded.
+    for name in ("Probe1", "Probe2"):
+        await client.post("/graphql", json={"query": f"query {name} {{ boundarySets {{ id }} }}"})
+    await client.post("/graphql", json={"query": "{ a: dinasList { code } b: holidays { date } }"})
+    await client.post("/graphql", json={"query": "{ noSuchField }"})
+    metrics = (await client.get("/metrics")).text
+    assert "Probe" not in metrics and "noSuchField" not in metrics
+    assert 'root_field="other"' in metrics
 
 
 async def test_one_structured_log_line_per_operation(
@@ -162,6 +170,6 @@ async def test_one_structured_log_line_per_operation(
     await graphql("query Named { kecamatanList { code } }")
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "patriot.operation"]
     assert len(lines) == 1
-    assert lines[0]["operation"] == "Named"
+    assert lines[0]["root_field"] == "kecamatanList"
     assert lines[0]["outcome"] == "ok"
     assert lines[0]["duration_ms"] >= 0

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import UnknownCategory
 from domain import reference
-from domain.intake import Place, Submitted, route_report, submit_report
+from domain.case_record import Place
+from domain.intake import Submitted, route_report, submit_report
 from domain.reference_cache import ReferenceCache, load_reference_data
 from domain.report_input import ReportInput
 from geo import rules

@@ -4,7 +4,6 @@ statement timeout, production hardening, CORS and websocket origins, masking."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -23,11 +22,12 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from api.app import create_app
+from api.document_limits import NUL_MESSAGE, operation_cost
 from api.errors import INTERNAL_MESSAGE
-from api.limits import NUL_MESSAGE, TokenBuckets, operation_cost, rate_limit_identity
+from api.rate_limit import MutationRateLimiter, caller_identity, mutation_field_count
 from core.settings import Environment, Settings
 from schema import build_schema
-from tests.conftest import joined_session
+from tests.conftest import joined_session, staff_headers
 from tests.servers import Server, running_servers
 
 MODERN = {"accept": "application/graphql-response+json"}
@@ -86,7 +86,7 @@ async def test_depth_limit(graphql: Any) -> None:
     allowed = await graphql(_category_chain(10))
     assert "errors" not in allowed, allowed
     refused = await graphql(_category_chain(11))
-    assert refused["data"] is None
+    assert "data" not in refused  # nothing was executed
     assert "exceeds maximum operation depth" in refused["errors"][0]["message"]
 
 
@@ -107,7 +107,7 @@ async def test_token_limit(graphql: Any) -> None:
 
     assert "errors" not in await graphql(sources(2_000 - 19))
     refused = await graphql(sources(2_001 - 19))
-    assert refused["data"] is None
+    assert "data" not in refused  # nothing was executed
     assert "more than 2000 tokens" in refused["errors"][0]["message"]
 
 
@@ -173,7 +173,7 @@ async def test_nul_characters_are_refused(graphql: Any) -> None:
         {"f": {"text": "lubang\x00"}},
     )
     for body in (literal, variable, nested):
-        assert body["data"] is None
+        assert "data" not in body
         assert _codes(body) == ["BAD_USER_INPUT"]
         assert body["errors"][0]["message"] == NUL_MESSAGE
 
@@ -209,37 +209,53 @@ async def test_body_limit_while_streaming(client: httpx.AsyncClient) -> None:
 # --- Mutation rate -----------------------------------------------------------
 
 
-def test_token_buckets() -> None:
-    now = [0.0]
-    buckets = TokenBuckets(rate_per_minute=60, burst=3, clock=lambda: now[0], max_callers=2)
-    assert [buckets.take("a") for _ in range(3)] == [None, None, None]
-    assert buckets.take("a") == pytest.approx(1.0)
-    assert buckets.take("b") is None  # every caller has its own bucket
-    now[0] = 1.0
-    assert buckets.take("a") is None  # one token back per second
-    assert buckets.take("a") == pytest.approx(1.0)
-    # An operation of five mutations leaves the bucket in debt, to be waited out.
-    assert buckets.take("c", tokens=5) is None
-    assert buckets.take("c") == pytest.approx(3.0)
-    # Beyond max_callers the least recent caller ("b") is forgotten: it starts full again.
-    assert buckets.take("b") is None
-    assert buckets.take("b") is None
-    assert buckets.take("b") is None
-    assert buckets.take("b") is not None
+async def test_rate_limiter_windows(settings: Settings) -> None:
+    # 60 a minute with bursts of 3: at most 3 in any 3 seconds.
+    limiter = MutationRateLimiter(
+        _configured(settings, mutation_rate_per_minute=60, mutation_burst=3)
+    )
+    assert [await limiter.wait_s("a", 1) for _ in range(3)] == [None, None, None]
+    wait_s = await limiter.wait_s("a", 1)
+    assert wait_s is not None and 1 <= wait_s <= 3
+    assert await limiter.wait_s("b", 1) is None  # every caller has its own bucket
+    # An operation of more mutations than a burst allows is never executed.
+    assert await limiter.wait_s("c", 4) is not None
+    assert await limiter.wait_s("c", 3) is None
 
 
-def test_rate_limit_identity() -> None:
-    def connection(headers: dict[str, str]) -> HTTPConnection:
-        raw = [(k.encode(), v.encode()) for k, v in headers.items()]
-        return HTTPConnection(
-            {"type": "http", "headers": raw, "client": ("203.0.113.9", 5555), "path": "/"}
+@pytest.mark.parametrize(
+    ("document", "count"),
+    [
+        ("mutation { a: submitReport(input: $i) { __typename } }", 1),
+        ("mutation { a: x b: x c: x __typename }", 3),
+        ("mutation { a: x a: x }", 1),  # one response key is one execution
+        ("mutation { ... on Mutation { a: x b: x } ... on Mutation { c: x } }", 3),
+        ("mutation { ...F ...F } fragment F on Mutation { a: x b: x }", 2),
+        (
+            "mutation { ...F } fragment F on Mutation { ...G a: x } "
+            "fragment G on Mutation { b: x }",
+            2,
+        ),
+    ],
+)
+def test_every_mutation_field_is_counted(document: str, count: int) -> None:
+    from graphql import parse
+
+    assert mutation_field_count(parse(document), None) == count
+
+
+def test_callers_are_their_principals() -> None:
+    from domain.access import ANONYMOUS, Principal
+
+    def context(principal: Principal) -> Any:
+        request = HTTPConnection(
+            {"type": "http", "headers": [], "client": ("203.0.113.9", 5555), "path": "/"}
         )
+        return type("C", (), {"principal": principal, "request": request})()
 
-    digest = hashlib.sha256(b"Bearer abc").hexdigest()
-    assert rate_limit_identity(connection({"authorization": "Bearer abc"})) == f"key:{digest}"
-    key_digest = hashlib.sha256(b"pot-key").hexdigest()
-    assert rate_limit_identity(connection({"x-api-key": "pot-key"})) == f"key:{key_digest}"
-    assert rate_limit_identity(connection({})) == "ip:203.0.113.9"
+    partner = Principal(kind="partner", subject="partner:POT", partner_code="POT")
+    assert caller_identity(context(partner)) == "partner:partner:POT"
+    assert caller_identity(context(ANONYMOUS)) == "ip:203.0.113.9"
 
 
 async def test_mutations_are_rate_limited(settings: Settings, connection: AsyncConnection) -> None:
@@ -251,26 +267,63 @@ async def test_mutations_are_rate_limited(settings: Settings, connection: AsyncC
 
         modern = await client.post("/graphql", json={"query": NO_SUCH_CASE}, headers=MODERN)
         assert modern.status_code == 429
-        assert modern.headers["retry-after"] == "60"
+        # Two in any 120 s: the first is forgotten two minutes after it was made.
+        retry_after = int(modern.headers["retry-after"])
+        assert 110 <= retry_after <= 120
         body = modern.json()
-        assert body.get("data") is None
+        assert "data" not in body  # nothing was executed
         assert _codes(body) == ["RATE_LIMITED"]
-        assert body["errors"][0]["extensions"]["retryAfterSeconds"] == 60
-        assert "retry after 60 s" in body["errors"][0]["message"]
+        assert body["errors"][0]["extensions"]["retryAfterSeconds"] == retry_after
+        assert f"retry after {retry_after} s" in body["errors"][0]["message"]
 
         # Plain JSON keeps status 200, with the same header and error.
         plain = await client.post("/graphql", json={"query": NO_SUCH_CASE})
         assert plain.status_code == 200
-        assert plain.headers["retry-after"] == "60"
+        assert int(plain.headers["retry-after"]) == pytest.approx(retry_after, abs=1)
         assert _codes(plain.json()) == ["RATE_LIMITED"]
 
-        # Queries are not limited; another key has its own bucket.
+        # Queries are not limited; another principal has its own bucket.
         query = await client.post("/graphql", json={"query": "{ dinasList { code } }"})
         assert "errors" not in query.json()
-        keyed = await client.post(
+        staff = staff_headers("POC_OPERATOR", settings=limited)
+        keyed = await client.post("/graphql", json={"query": NO_SUCH_CASE}, headers=staff)
+        assert "RATE_LIMITED" not in _codes(keyed.json())
+        # The same token written another way is the same caller, not a new bucket.
+        token = staff["authorization"].removeprefix("Bearer ")
+        codes = [
+            _codes(
+                (
+                    await client.post(
+                        "/graphql",
+                        json={"query": NO_SUCH_CASE},
+                        headers={"authorization": spelling},
+                    )
+                ).json()
+            )
+            for spelling in (f"Bearer   {token}", f"bearer {token}", f"Bearer {token} ")
+        ]
+        assert ["RATE_LIMITED" in c for c in codes] == [False, True, True]
+        # A junk credential opens no bucket of its own: it is refused.
+        junk = await client.post(
             "/graphql", json={"query": NO_SUCH_CASE}, headers={"x-api-key": "sorot"}
         )
-        assert "RATE_LIMITED" not in _codes(keyed.json())
+        assert junk.status_code == 401
+
+
+async def test_aliased_mutations_in_fragments_each_take_a_token(
+    settings: Settings, connection: AsyncConnection
+) -> None:
+    limited = _configured(settings, mutation_rate_per_minute=1, mutation_burst=2)
+    many = (
+        "mutation { ... on Mutation { a: __typename "
+        + " ".join(
+            f'm{i}: verifyCase(ticket: "BKS-0000-{i:06d}") {{ __typename }}' for i in range(3)
+        )
+        + " } }"
+    )
+    async with _client(limited, connection) as client:
+        body = (await client.post("/graphql", json={"query": many})).json()
+        assert _codes(body) == ["RATE_LIMITED"], body
 
 
 # --- Database ----------------------------------------------------------------
@@ -300,7 +353,7 @@ async def test_database_failure_is_masked(
         await locker.rollback()
     assert response.status_code == 200
     body = response.json()
-    assert body["data"] is None
+    assert body.get("data") is None
     assert [e["message"] for e in body["errors"]] == [INTERNAL_MESSAGE]
     assert _codes(body) == ["INTERNAL"]
     for leak in ("Traceback", "SELECT", "kecamatan", "timeout", "asyncpg", "sqlalchemy"):
@@ -337,7 +390,7 @@ async def test_production_hides_graphiql_introspection_and_suggestions(
     introspection = {"query": "{ __schema { queryType { name } } }"}
     assert (await client.post("/graphql", json=introspection)).json()["data"]["__schema"]
     refused = (await production.post("/graphql", json=introspection)).json()
-    assert refused["data"] is None
+    assert "data" not in refused  # nothing was executed
     assert "introspection" in refused["errors"][0]["message"].lower()
     # __typename is not introspection of the schema: clients rely on it.
     typename = (await production.post("/graphql", json={"query": "{ __typename }"})).json()

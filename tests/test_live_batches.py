@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from api.live import FeedRoot, _ready_together
+from live.groups import _ready_together
+from live.sharing import FeedRoot
 
 
 async def test_results_of_events_waiting_together_come_in_one_list() -> None:

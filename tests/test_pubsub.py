@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from api.pubsub import PostgresPubSub, create_pubsub
 from core.settings import Settings
+from live.pubsub import PostgresPubSub, create_pubsub
 
 CHANNEL = "test_pubsub_wakeups"
 

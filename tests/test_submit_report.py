@@ -343,13 +343,13 @@ async def test_twenty_concurrent_retries_create_exactly_one_case(
         await wipe_committed_cases(engine)
 
 
-async def test_a_case_written_in_autocommit_is_the_case_as_stored(engine: AsyncEngine) -> None:
-    """In autocommit the write runs on the driver's connection (no ORM loading):
-    the case it answers with holds every column as the ORM reads it back."""
+async def test_the_case_answered_is_the_case_as_stored(engine: AsyncEngine) -> None:
+    """The case intake answers with, from its one write statement, holds every
+    column as the ORM reads it back after the commit."""
     from geoalchemy2.shape import to_shape
     from sqlalchemy import inspect
 
-    from domain.intake import EACH_STATEMENT_COMMITS, submit_report
+    from domain.intake import submit_report
     from domain.reference_cache import ReferenceCache
     from domain.report_input import ReporterInput
     from tests.factories import domain_report
@@ -362,9 +362,7 @@ async def test_a_case_written_in_autocommit_is_the_case_as_stored(engine: AsyncE
         external_id="ext-9",
     )
     try:
-        async with AsyncSession(bind=engine, expire_on_commit=False) as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            session.info[EACH_STATEMENT_COMMITS] = True
+        async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
             submitted = await submit_report(
                 session=session,
                 report=report,

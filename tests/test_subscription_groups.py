@@ -1,5 +1,5 @@
 """Sockets with the same `caseEvents` subscription and the same access share one
-execution per event (api/live.py). The server runs in this process, so that the
+execution per event (live/groups.py). The server runs in this process, so that the
 tests can count executions; the sockets and reports are real."""
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
-import api.live
+import live.groups
 from api.app import create_app
 from api.auth import issue_token
-from api.live import FeedRoot, Group, Member, SharedSubscriptionsHandler
-from api.websocket_frames import FramingWebSocketProtocol
 from core.settings import Settings
 from domain.access import Role
 from domain.event_feed import FeedPosition
+from live.groups import Group, Member
+from live.handler import SharedSubscriptionsHandler
+from live.sharing import FeedRoot
 from tests import bekasi
 from tests.conftest import wipe_committed_cases
 from tests.factories import SUBMIT, report_input
@@ -50,7 +51,6 @@ subscription Events($filter: CaseEventFilterInput, $after: String) {
 class Running:
     app: Starlette
     port: int
-    writes_frames: bool
 
     @property
     def http(self) -> str:
@@ -62,12 +62,12 @@ class Running:
 
     @property
     def groups(self) -> list[Group]:
-        groups: list[Group] = self.app.state.live.shared.groups
+        groups: list[Group] = self.app.state.services.shared_subscriptions.groups
         return groups
 
 
 @contextlib.asynccontextmanager
-async def serving(settings: Settings, websocket_protocol: Any) -> AsyncIterator[Starlette]:
+async def serving(settings: Settings) -> AsyncIterator[Starlette]:
     """The app on a real uvicorn server in this process, on `settings.port`."""
     app = create_app(settings)
     uvicorn_server = uvicorn.Server(
@@ -77,7 +77,7 @@ async def serving(settings: Settings, websocket_protocol: Any) -> AsyncIterator[
             port=settings.port,
             log_level="warning",
             lifespan="on",
-            ws=websocket_protocol,
+            ws="websockets-sansio",
         )
     )
     task = asyncio.create_task(uvicorn_server.serve())
@@ -93,19 +93,12 @@ async def serving(settings: Settings, websocket_protocol: Any) -> AsyncIterator[
         await task
 
 
-# "frames": the protocol `python -m api` runs, which lets groups write whole
-# frames; "asgi": a server without it, where groups send through ASGI.
-@pytest.fixture(params=["frames", "asgi"])
-async def server(
-    request: pytest.FixtureRequest, settings: Settings, engine: AsyncEngine
-) -> AsyncIterator[Running]:
-    websocket_protocol: Any = (
-        FramingWebSocketProtocol if request.param == "frames" else "websockets-sansio"
-    )
+@pytest.fixture
+async def server(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Running]:
     port = free_port()
     try:
-        async with serving(settings.model_copy(update={"port": port}), websocket_protocol) as app:
-            yield Running(app=app, port=port, writes_frames=request.param == "frames")
+        async with serving(settings.model_copy(update={"port": port})) as app:
+            yield Running(app=app, port=port)
     finally:
         # These tests commit cases for real.
         await wipe_committed_cases(engine)
@@ -177,37 +170,6 @@ async def test_sockets_with_the_same_subscription_share_one_execution(
     await _until(lambda: not server.groups, "the group ends with its last member")
 
 
-async def test_groups_write_whole_frames_where_the_server_offers_it(
-    server: Running, staff: Any, committed_credentials: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    written: list[bytes] = []
-    write_frames = FramingWebSocketProtocol.write_frames
-
-    def spy(self: FramingWebSocketProtocol, frames: bytes) -> bool:
-        took = write_frames(self, frames)
-        if took:
-            written.append(frames)
-        return took
-
-    monkeypatch.setattr(FramingWebSocketProtocol, "write_frames", spy)
-    async with graphql_socket(
-        server.ws, init_payload=staff("operator", Role.POC_OPERATOR)
-    ) as socket:
-        await socket.subscribe("7", CASE_EVENTS)
-        await _until(lambda: len(server.groups) == 1, "it joined a group")
-        case = await _submit(server, committed_credentials("partner:POT"))
-        received = await _events(socket, 2)
-
-    assert [r["event"]["type"] for r in received] == ["CREATED", "ROUTED"]
-    assert {r["case"]["ticket"] for r in received} == {case["ticket"]}
-    if server.writes_frames:
-        # Both events of the report's commit in one write.
-        [frames] = written
-        assert frames.count(b'{"id":"7","type":"next","payload":') == 2
-    else:
-        assert written == []
-
-
 async def test_callers_with_different_scopes_never_share(
     server: Running, staff: Any, committed_credentials: Any, shared_data_dir: Path
 ) -> None:
@@ -261,9 +223,7 @@ async def test_a_member_that_falls_behind_continues_alone_and_misses_nothing(
 ) -> None:
     # A socket whose every send has to wait, and no room to queue behind it: the
     # second event of a report already pushes it out of its group.
-    monkeypatch.setattr(api.live, "MEMBER_BACKLOG", 0)
-    # As when a socket's buffer is full: no frame is written below ASGI.
-    monkeypatch.setattr(FramingWebSocketProtocol, "write_frames", lambda self, frames: False)
+    monkeypatch.setattr(live.groups, "MEMBER_BACKLOG", 0)
     send = Member._send
 
     async def slow_send(self: Member, frame: str | bytes) -> None:
@@ -305,13 +265,13 @@ async def test_events_held_back_by_an_older_transaction_go_out_soon_after_it_end
     slow_poll = settings.model_copy(update={"port": port, "live_poll_interval_s": 60.0})
     try:
         async with (
-            serving(slow_poll, FramingWebSocketProtocol) as app,
+            serving(slow_poll) as app,
             graphql_socket(
                 f"ws://127.0.0.1:{port}/graphql",
                 init_payload=staff("operator", Role.POC_OPERATOR),
             ) as socket,
         ):
-            server = Running(app=app, port=port, writes_frames=True)
+            server = Running(app=app, port=port)
             await socket.subscribe("1", CASE_EVENTS)
             await _until(lambda: len(server.groups) == 1, "it joined a group")
             async with engine.connect() as older:

@@ -51,6 +51,8 @@ def servers(
         database_url=test_database_url,
         tmp_path=tmp_path_factory.mktemp("servers"),
         PATRIOT_SWEEPER_ENABLED="false",
+        # These tests submit many reports from one partner in a few seconds.
+        PATRIOT_MUTATION_BURST="200",
     ) as started:
         yield started
 
