@@ -83,7 +83,6 @@ MAX_RANGE = timedelta(days=5 * 366)
 MAX_OVERDUE_LIST = 100
 ALL_FLOWS = frozenset({"received", "resolved"})
 RESOLVED_STATUSES = (CaseStatus.RESOLVED.value, CaseStatus.CLOSED.value)
-SETTLED_STATUSES = (CaseStatus.CLOSED.value, CaseStatus.REJECTED.value, CaseStatus.DUPLICATE.value)
 PERCENTILES = (0.5, 0.9)
 _OPEN = tuple(sorted(OPEN_STATUSES))
 _EPOCH_DAY = date(1970, 1, 1)
