@@ -26,7 +26,7 @@ from domain.lifecycle.transitions import (
     required_text,
     touch,
 )
-from domain.reference import dinas_by_code
+from domain.reference.dinas import dinas_by_code
 from domain.report_input import _text
 from geo import boundaries
 from geo.coordinates import LatLon
