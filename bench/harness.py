@@ -188,7 +188,7 @@ def prepare_bekasi_database(url: URL) -> None:
             url,
             sys.executable,
             "-m",
-            "geo.importer",
+            "geo",
             str(OFFICIAL_KELURAHAN),
             "--commit",
             "--activate",

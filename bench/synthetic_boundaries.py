@@ -17,7 +17,7 @@ kecamatan_code, kecamatan. Written to bench/results/raw/java_kelurahan.geojson.
 
 import: creates the database (default patriot_bench_java) on the server of
 PATRIOT_DATABASE_URL, migrates it and runs the project's importer
-(`python -m geo.importer FILE --commit --activate`) on the file, reporting its
+(`python -m geo FILE --commit --activate`) on the file, reporting its
 wall time, its peak memory and when each stage's output appeared. A failure is
 reported with the stage it happened in and the importer's last output.
 
@@ -152,7 +152,7 @@ def import_file(path: Path, database: str, timeout: float, statement_timeout_ms:
     harness.ensure_database(db)
     harness.migrate(db)
     args = [
-        sys.executable, "-m", "geo.importer", str(path), "--commit", "--activate",
+        sys.executable, "-m", "geo", str(path), "--commit", "--activate",
         "--source", f"synthetic Java Voronoi tessellation ({path.name}), bench only",
         "--note", "synthetic boundaries for benchmarks; not real places", "--approximate",
     ]  # fmt: skip

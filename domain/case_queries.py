@@ -159,11 +159,6 @@ async def exists_outside_scope(
     return in_scope is False
 
 
-async def cases_by_ids(*, session: AsyncSession, ids: Sequence[int]) -> dict[int, Case]:
-    rows = await session.scalars(select(Case).where(Case.id.in_(ids)))
-    return {case.id: case for case in rows}
-
-
 async def events_by_case_ids(
     *, session: AsyncSession, case_ids: Sequence[int]
 ) -> dict[int, list[CaseEvent]]:

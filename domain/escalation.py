@@ -19,7 +19,7 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import record_event
-from domain.lifecycle import close_case
+from domain.lifecycle.status_changes import close_case
 from domain.working_days import JAKARTA, due_at
 from models import Case, CaseStatus, Dinas, EventType, Holiday
 from models.cases import OPEN_STATUSES

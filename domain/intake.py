@@ -30,7 +30,7 @@ from core.errors import (
 )
 from domain.case_record import Place, RoutingChoice, write_case
 from domain.events import EVENTS_WRITTEN
-from domain.reference import find_routing_rule
+from domain.reference.routing_rules import find_routing_rule
 from domain.reference_cache import ReferenceCache, ReferenceData, current_version
 from domain.report_input import CleanReport, ReportInput, clean_report
 from domain.tickets import give_back_number, ticket_month

@@ -7,7 +7,7 @@ rerouted. So once counted, its counts stay right, and a refresh only adds the ca
 that settled since the previous one: those whose `settled_txid` (set by a trigger in
 the settling transaction) the previous refresh's snapshot did not see. The refresh
 records its own snapshot with the counts in the same transaction, which is what lets
-the readers (`domain.stats`) read every other case themselves, exactly.
+the readers (`domain.stats.rollup_reading`) read every other case themselves, exactly.
 
 Working hours depend on the holidays: the rollup records the weekday holidays it was
 counted with, readers ignore it when they differ from today's, and the next refresh

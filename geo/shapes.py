@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from geoalchemy2 import WKBElement
 from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping
 
 from geo.coordinates import LatLon
 
@@ -14,7 +11,3 @@ from geo.coordinates import LatLon
 def point_lat_lon(geometry: WKBElement) -> LatLon:
     point = to_shape(geometry)
     return LatLon(lat=point.y, lon=point.x)
-
-
-def as_geojson(geometry: WKBElement) -> dict[str, Any]:
-    return dict(mapping(to_shape(geometry)))

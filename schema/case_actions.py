@@ -15,8 +15,9 @@ from sqlalchemy import or_
 import models
 from core import errors
 from core.errors import InvalidArguments
-from domain import case_queries, lifecycle
+from domain import case_queries
 from domain.access import Action, Forbidden, case_scope, public_scope
+from domain.lifecycle import detail_changes, status_changes, transitions
 from geo.duplicates import open_cases_near
 from models import Case as CaseModel
 from schema.case import Case, CaseStatus, LatLonInput
@@ -53,7 +54,7 @@ class RejectionReason(Enum):
 
 
 def allowed_actions(model: CaseModel) -> list[CaseAction]:
-    return [CaseAction(action.value) for action in lifecycle.allowed_actions(model.status)]
+    return [CaseAction(action.value) for action in transitions.allowed_actions(model.status)]
 
 
 @strawberry.type(description="An open case of the same category near another one.")
@@ -183,7 +184,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.verify_case, ticket=ticket), Action.VERIFY, ticket
+            info, partial(status_changes.verify_case, ticket=ticket), Action.VERIFY, ticket
         )
 
     @strawberry.mutation(
@@ -194,7 +195,10 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket, reason: str | None = None
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.hold_case, ticket=ticket, reason=reason), Action.HOLD, ticket
+            info,
+            partial(status_changes.hold_case, ticket=ticket, reason=reason),
+            Action.HOLD,
+            ticket,
         )
 
     @strawberry.mutation(description="ON_HOLD → the status the case was held from.")
@@ -202,7 +206,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.resume_case, ticket=ticket), Action.RESUME, ticket
+            info, partial(status_changes.resume_case, ticket=ticket), Action.RESUME, ticket
         )
 
     @strawberry.mutation(description="RECEIVED, VERIFIED or ON_HOLD → REJECTED, with a reason.")
@@ -216,7 +220,7 @@ class CaseActionMutation:
         return await _apply(
             info,
             partial(
-                lifecycle.reject_case,
+                status_changes.reject_case,
                 ticket=ticket,
                 reason=models.RejectionReason(reason.value),
                 note=note,
@@ -231,7 +235,7 @@ class CaseActionMutation:
     ) -> CaseActionResult:
         return await _apply(
             info,
-            partial(lifecycle.assign_case, ticket=ticket, officer=officer),
+            partial(detail_changes.assign_case, ticket=ticket, officer=officer),
             Action.ASSIGN,
             ticket,
         )
@@ -250,7 +254,7 @@ class CaseActionMutation:
         location: LatLonInput | None = None,
     ) -> RerouteCaseResult:
         change = partial(
-            lifecycle.reroute_case,
+            detail_changes.reroute_case,
             ticket=ticket,
             reason=reason,
             dinas_code=dinas_code,
@@ -271,7 +275,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.start_work, ticket=ticket), Action.START, ticket
+            info, partial(status_changes.start_work, ticket=ticket), Action.START, ticket
         )
 
     @strawberry.mutation(
@@ -287,7 +291,9 @@ class CaseActionMutation:
     ) -> CaseActionResult:
         return await _apply(
             info,
-            partial(lifecycle.resolve_case, ticket=ticket, note=note, evidence_urls=evidence_urls),
+            partial(
+                status_changes.resolve_case, ticket=ticket, note=note, evidence_urls=evidence_urls
+            ),
             Action.RESOLVE,
             ticket,
         )
@@ -297,7 +303,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.close_case_by_ticket, ticket=ticket), Action.CLOSE, ticket
+            info, partial(status_changes.close_case_by_ticket, ticket=ticket), Action.CLOSE, ticket
         )
 
     @strawberry.mutation(
@@ -308,7 +314,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket, reason: str
     ) -> ReopenCaseResult:
         change = partial(
-            lifecycle.reopen_case,
+            status_changes.reopen_case,
             ticket=ticket,
             reason=reason,
             window_working_days=info.context.settings.reopen_window_working_days,
@@ -326,7 +332,10 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket, text: str
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(lifecycle.comment_case, ticket=ticket, text=text), Action.COMMENT, ticket
+            info,
+            partial(detail_changes.comment_case, ticket=ticket, text=text),
+            Action.COMMENT,
+            ticket,
         )
 
     @strawberry.mutation(
@@ -343,7 +352,7 @@ class CaseActionMutation:
     ) -> CaseActionResult:
         return await _apply(
             info,
-            partial(lifecycle.merge_duplicate, ticket=ticket, into_ticket=into_ticket),
+            partial(status_changes.merge_duplicate, ticket=ticket, into_ticket=into_ticket),
             Action.MARK_DUPLICATE,
             ticket,
             into_ticket,
@@ -364,7 +373,9 @@ class CaseActionMutation:
         source = info.context.principal.partner_code or ""
         return await _apply(
             info,
-            partial(lifecycle.support_case, ticket=ticket, source=source, citizen_id=citizen_id),
+            partial(
+                detail_changes.support_case, ticket=ticket, source=source, citizen_id=citizen_id
+            ),
             Action.SUPPORT,
             ticket,
             public=True,
@@ -383,7 +394,7 @@ class CaseActionMutation:
     ) -> CaseActionResult:
         return await _apply(
             info,
-            partial(lifecycle.rate_case, ticket=ticket, rating=rating, comment=comment),
+            partial(detail_changes.rate_case, ticket=ticket, rating=rating, comment=comment),
             Action.RATE,
             ticket,
         )

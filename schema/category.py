@@ -6,8 +6,15 @@ import strawberry
 
 import models.reference
 from core.errors import ValidationFailed
-from domain import reference
 from domain.access import Action
+from domain.reference.categories import (
+    DEFAULT_DUPLICATE_RADIUS_M,
+    category_by_code,
+    child_categories,
+    create_category,
+    list_categories,
+    update_category,
+)
 from models import Category as CategoryModel
 from schema.context import Context
 from schema.dinas import Dinas, keep, load_dinas
@@ -79,7 +86,7 @@ class Category:
         if self.parent_id is not None:
             return []
         async with info.context.db() as session:
-            models = await reference.child_categories(
+            models = await child_categories(
                 session=session, parent_id=self.id, include_inactive=include_inactive
             )
         return [Category.from_model(m) for m in models]
@@ -118,7 +125,7 @@ class CategoryQuery:
         include_inactive: bool = False,
     ) -> list[Category]:
         async with info.context.db() as session:
-            models = await reference.list_categories(
+            models = await list_categories(
                 session=session,
                 kind=kind,
                 include_groups=include_groups,
@@ -129,7 +136,7 @@ class CategoryQuery:
     @strawberry.field(description="One category or group by code; null when none has it.")
     async def category(self, info: strawberry.Info[Context, None], code: str) -> Category | None:
         async with info.context.db() as session:
-            model = await reference.category_by_code(session=session, code=code)
+            model = await category_by_code(session=session, code=code)
         return Category.from_model(model) if model else None
 
 
@@ -147,7 +154,7 @@ class CreateCategoryInput:
     default_dinas_code: str | None = None
     service_level_days: int | None = None
     duplicate_radius_m: int = strawberry.field(
-        default=reference.DEFAULT_DUPLICATE_RADIUS_M, description="1 to 5000 metres."
+        default=DEFAULT_DUPLICATE_RADIUS_M, description="1 to 5000 metres."
     )
 
 
@@ -183,7 +190,7 @@ class CategoryMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.create_category(
+                model = await create_category(
                     session=session,
                     code=input.code,
                     name=input.name,
@@ -204,7 +211,7 @@ class CategoryMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.update_category(
+                model = await update_category(
                     session=session,
                     code=input.code,
                     name=keep(input.name),

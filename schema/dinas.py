@@ -5,9 +5,9 @@ from typing import Annotated, TypeVar
 import strawberry
 
 from core.errors import ValidationFailed
-from domain import reference
 from domain.access import Action
-from domain.reference import KEEP, Keep
+from domain.reference.dinas import create_dinas, dinas_by_code, list_dinas, update_dinas
+from domain.reference.fields import KEEP, Keep
 from models import Dinas as DinasModel
 from schema.context import Context
 from schema.errors import ValidationError
@@ -63,13 +63,13 @@ class DinasQuery:
         self, info: strawberry.Info[Context, None], include_inactive: bool = False
     ) -> list[Dinas]:
         async with info.context.db() as session:
-            models = await reference.list_dinas(session=session, include_inactive=include_inactive)
+            models = await list_dinas(session=session, include_inactive=include_inactive)
         return [Dinas.from_model(m) for m in models]
 
     @strawberry.field(description="One dinas by code, active or not; null when none has it.")
     async def dinas(self, info: strawberry.Info[Context, None], code: str) -> Dinas | None:
         async with info.context.db() as session:
-            model = await reference.dinas_by_code(session=session, code=code)
+            model = await dinas_by_code(session=session, code=code)
         return Dinas.from_model(model) if model else None
 
 
@@ -108,7 +108,7 @@ class DinasMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.create_dinas(
+                model = await create_dinas(
                     session=session,
                     code=input.code,
                     name=input.name,
@@ -126,7 +126,7 @@ class DinasMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.update_dinas(
+                model = await update_dinas(
                     session=session,
                     code=input.code,
                     name=keep(input.name),

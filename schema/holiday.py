@@ -6,8 +6,8 @@ from typing import Annotated
 import strawberry
 
 from core.errors import ValidationFailed
-from domain import reference
 from domain.access import Action
+from domain.reference.holidays import add_holiday, list_holidays, remove_holiday
 from models import Holiday as HolidayModel
 from schema.context import Context
 from schema.errors import ValidationError
@@ -33,7 +33,7 @@ class HolidayQuery:
         self, info: strawberry.Info[Context, None], year: int | None = None
     ) -> list[Holiday]:
         async with info.context.db() as session:
-            models = await reference.list_holidays(session=session, year=year)
+            models = await list_holidays(session=session, year=year)
         return [Holiday.from_model(m) for m in models]
 
 
@@ -56,9 +56,7 @@ class HolidayMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.add_holiday(
-                    session=session, day=input.date, name=input.name
-                )
+                model = await add_holiday(session=session, day=input.date, name=input.name)
         except ValidationFailed as error:
             return ValidationError.from_exception(error)
         return Holiday.from_model(model)
@@ -70,7 +68,7 @@ class HolidayMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.remove_holiday(session=session, day=date)
+                model = await remove_holiday(session=session, day=date)
         except ValidationFailed as error:
             return ValidationError.from_exception(error)
         return Holiday.from_model(model)

@@ -5,9 +5,14 @@ from typing import Annotated, Any
 import strawberry
 
 from core.errors import FieldProblem, ValidationFailed
-from domain import reference
 from domain.access import Action
-from domain.reference import KEEP, Keep
+from domain.reference.fields import KEEP, Keep
+from domain.reference.routing_rules import (
+    create_routing_rule,
+    deactivate_routing_rule,
+    list_routing_rules,
+    update_routing_rule,
+)
 from geo.rules import area_as_geojson
 from models import RoutingRule as RoutingRuleModel
 from schema.category import Category, CategoryMutation, load_category
@@ -72,7 +77,7 @@ class RoutingRuleQuery:
         include_inactive: bool = False,
     ) -> list[RoutingRule]:
         async with info.context.db() as session:
-            models = await reference.list_routing_rules(
+            models = await list_routing_rules(
                 session=session, category_code=category_code, include_inactive=include_inactive
             )
         return [RoutingRule.from_model(m) for m in models]
@@ -139,7 +144,7 @@ class RoutingRuleMutation:
         info.context.require(Action.ADMINISTER)
         try:
             async with info.context.db() as session:
-                model = await reference.create_routing_rule(
+                model = await create_routing_rule(
                     session=session,
                     category_code=input.category_code,
                     dinas_code=input.dinas_code,
@@ -161,7 +166,7 @@ class RoutingRuleMutation:
         try:
             rule_id = _rule_id(input.id)
             async with info.context.db() as session:
-                model = await reference.update_routing_rule(
+                model = await update_routing_rule(
                     session=session,
                     rule_id=rule_id,
                     dinas_code=keep(input.dinas_code),
@@ -186,7 +191,7 @@ class RoutingRuleMutation:
         try:
             rule_id = _rule_id(id)
             async with info.context.db() as session:
-                model = await reference.deactivate_routing_rule(session=session, rule_id=rule_id)
+                model = await deactivate_routing_rule(session=session, rule_id=rule_id)
         except ValidationFailed as error:
             return ValidationError.from_exception(error)
         return RoutingRule.from_model(model)

@@ -10,9 +10,9 @@ import strawberry
 from sqlalchemy import ColumnElement
 from strawberry.scalars import JSON
 
-from domain import stats
 from domain.access import NotAuthenticated, case_scope
 from domain.case_queries import CaseFilter
+from domain.stats import backlog, flows, grouping, maps
 from geo.case_filters import BBox
 from schema.case import STATUS_LABELS, BBoxInput, Case, CaseFilterInput
 from schema.context import Context
@@ -87,7 +87,7 @@ class CaseStatsGroup:
     )
 
     @classmethod
-    def from_domain(cls, group: stats.GroupStats, group_by: StatsGroupBy) -> CaseStatsGroup:
+    def from_domain(cls, group: flows.GroupStats, group_by: StatsGroupBy) -> CaseStatsGroup:
         label = group.label
         if group_by is StatsGroupBy.STATUS and group.key is not None:
             label = STATUS_LABELS.get(group.key)
@@ -162,9 +162,9 @@ class StatsQuery:
     ) -> CaseStats:
         scope = _scope(info, "caseStats")
         async with info.context.db() as session:
-            result = await stats.case_stats(
+            result = await flows.case_stats(
                 session=session,
-                group_by=stats.StatsGroup(group_by.value),
+                group_by=grouping.StatsGroup(group_by.value),
                 case_filter=_filter(filter),
                 scope=scope,
                 start=from_,
@@ -191,9 +191,9 @@ class StatsQuery:
     ) -> list[BacklogGroup]:
         scope = _scope(info, "caseBacklog")
         async with info.context.db() as session:
-            groups = await stats.case_backlog(
+            groups = await backlog.case_backlog(
                 session=session,
-                group_by=stats.StatsGroup(group_by.value),
+                group_by=grouping.StatsGroup(group_by.value),
                 case_filter=_filter(filter),
                 scope=scope,
                 now=datetime.now(UTC),
@@ -220,7 +220,7 @@ class StatsQuery:
     ) -> list[Case]:
         scope = _scope(info, "overdueCases")
         async with info.context.db() as session:
-            models = await stats.most_overdue_cases(
+            models = await backlog.most_overdue_cases(
                 session=session,
                 case_filter=_filter(filter),
                 scope=scope,
@@ -250,7 +250,7 @@ class StatsQuery:
     ) -> JSON:
         scope = _scope(info, "heatmap")
         async with info.context.db() as session:
-            collection = await stats.case_heatmap(
+            collection = await maps.case_heatmap(
                 session=session,
                 bbox=BBox(bbox.west, bbox.south, bbox.east, bbox.north),
                 cell_m=cell_m,
@@ -278,9 +278,9 @@ class StatsQuery:
         tolerance = checked_tolerance(simplify_m)
         scope = _scope(info, "kelurahanChoropleth")
         async with info.context.db() as session:
-            collection = await stats.kelurahan_choropleth(
+            collection = await maps.kelurahan_choropleth(
                 session=session,
-                metric=stats.ChoroplethMetric(metric.value),
+                metric=maps.ChoroplethMetric(metric.value),
                 case_filter=_filter(filter),
                 scope=scope,
                 start=from_,

@@ -33,7 +33,7 @@ ACCURACY_NOTE = (
     "point inside it, clipped to a city outline simplified to 150 m, so borders may be off by "
     "hundreds of metres and reports near a border may be routed to the wrong kelurahan. "
     "Codes, names and the kecamatan tree are official. Import the official boundaries with "
-    "`python -m geo.importer <kelurahan.geojson> --commit --activate`."
+    "`python -m geo <kelurahan.geojson> --commit --activate`."
 )
 
 # About 1 cm. Rounding makes the content hash, and so the idempotence of the

@@ -17,7 +17,9 @@ from typing import ClassVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import reference
+from domain.reference.categories import DEFAULT_DUPLICATE_RADIUS_M, create_category
+from domain.reference.dinas import create_dinas
+from domain.reference.holidays import add_holiday, holiday_years
 from models import Category, Dinas, Partner
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -102,7 +104,7 @@ async def seed_dinas(*, session: AsyncSession) -> DinasOutcome:
     existing = set((await session.scalars(select(Dinas.code))).all())
     missing = [row for row in rows if row["code"] not in existing]
     for row in missing:
-        await reference.create_dinas(
+        await create_dinas(
             session=session,
             code=row["code"],
             name=row["name"],
@@ -120,7 +122,7 @@ async def seed_categories(*, session: AsyncSession) -> CategoriesOutcome:
     missing.sort(key=lambda row: row["parent_code"] != "")
     for row in missing:
         radius = row["duplicate_radius_m"]
-        await reference.create_category(
+        await create_category(
             session=session,
             code=row["code"],
             name=row["name"],
@@ -130,7 +132,7 @@ async def seed_categories(*, session: AsyncSession) -> CategoriesOutcome:
             service_level_days=int(row["service_level_days"])
             if row["service_level_days"]
             else None,
-            duplicate_radius_m=int(radius) if radius else reference.DEFAULT_DUPLICATE_RADIUS_M,
+            duplicate_radius_m=int(radius) if radius else DEFAULT_DUPLICATE_RADIUS_M,
         )
     return CategoriesOutcome(created=len(missing), already_present=len(rows) - len(missing))
 
@@ -140,12 +142,12 @@ async def seed_holidays(*, session: AsyncSession) -> HolidaysOutcome:
     administrators (they may have moved or removed a day on purpose), so the seed
     adds nothing to it."""
     rows = [(date.fromisoformat(row["date"]), row["name"]) for row in read_rows(HOLIDAYS_FILE)]
-    present = await reference.holiday_years(session=session)
+    present = await holiday_years(session=session)
     seed_years = sorted({day.year for day, _ in rows})
     created = 0
     for day, name in rows:
         if day.year not in present:
-            await reference.add_holiday(session=session, day=day, name=name)
+            await add_holiday(session=session, day=day, name=name)
             created += 1
     return HolidaysOutcome(
         created=created,

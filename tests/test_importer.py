@@ -16,13 +16,9 @@ from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core.errors import ImportRefused, PatriotError
-from geo.importer import (
-    ImportOptions,
-    ImportProblem,
-    import_boundaries,
-    main,
-    plan_import,
-)
+from geo.__main__ import main
+from geo.boundary_files import ImportProblem
+from geo.importer import ImportOptions, import_boundaries, plan_import
 from geo.store import active_boundary_set_id
 from models import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
 from tests.conftest import ROOT, alembic_config
@@ -624,7 +620,7 @@ async def test_cli_commit_writes_one_active_set(test_database_url: str, tmp_path
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "geo.importer",
+            "geo",
             str(path),
             "--commit",
             "--activate",

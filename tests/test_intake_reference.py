@@ -18,9 +18,10 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import UnknownCategory
-from domain import reference
 from domain.case_record import Place
 from domain.intake import Submitted, route_report, submit_report
+from domain.reference.categories import create_category, update_category
+from domain.reference.routing_rules import create_routing_rule, find_routing_rule
 from domain.reference_cache import ReferenceCache, load_reference_data
 from domain.report_input import ReportInput
 from geo import rules
@@ -69,7 +70,7 @@ async def test_a_rule_made_after_the_cache_was_filled_routes_the_next_report(
     before = await _submit(session, cache, pondokgede, "ref-rule-1")
     assert await _dinas_code(session, before) == "DBMSDA"
 
-    rule = await reference.create_routing_rule(
+    rule = await create_routing_rule(
         session=session,
         category_code="JALAN_RUSAK",
         dinas_code="DLH",
@@ -88,7 +89,7 @@ async def test_a_rolled_back_change_is_never_used(
 ) -> None:
     cache = ReferenceCache()
     async with session.begin_nested() as attempt:
-        await reference.create_routing_rule(
+        await create_routing_rule(
             session=session,
             category_code="JALAN_RUSAK",
             dinas_code="DLH",
@@ -108,7 +109,7 @@ async def test_a_category_made_inactive_after_the_cache_was_filled_is_refused(
 ) -> None:
     cache = ReferenceCache()
     first = await _submit(session, cache, pondokgede, "ref-category-1")
-    await reference.update_category(session=session, code="JALAN_RUSAK", is_active=False)
+    await update_category(session=session, code="JALAN_RUSAK", is_active=False)
     with pytest.raises(UnknownCategory):
         await _submit(session, cache, pondokgede, "ref-category-2")
     # A retry of the report taken before still gets its case back.
@@ -125,7 +126,7 @@ async def test_a_category_made_after_the_cache_was_filled_is_accepted(
         select(Category.code).where(Category.parent_id.is_(None)).order_by(Category.code)
     )
     assert group is not None
-    await reference.create_category(
+    await create_category(
         session=session,
         code="LUBANG_BARU",
         name="Lubang baru",
@@ -143,7 +144,7 @@ async def test_a_category_made_after_the_cache_was_filled_is_accepted(
 async def test_routing_from_memory_agrees_with_postgis(session: AsyncSession) -> None:
     category = await session.scalar(select(Category).where(Category.code == "JALAN_RUSAK"))
     assert category is not None
-    await reference.create_routing_rule(
+    await create_routing_rule(
         session=session,
         category_code="JALAN_RUSAK",
         dinas_code="DISHUB",
@@ -151,7 +152,7 @@ async def test_routing_from_memory_agrees_with_postgis(session: AsyncSession) ->
         description="a drawn square",
         area=dict(mapping(SQUARE)),
     )
-    await reference.create_routing_rule(
+    await create_routing_rule(
         session=session,
         category_code="JALAN_RUSAK",
         dinas_code="DLH",
@@ -185,7 +186,7 @@ async def test_routing_from_memory_agrees_with_postgis(session: AsyncSession) ->
     ]
     for point in points:
         for at in (place, None):
-            expected = await reference.find_routing_rule(
+            expected = await find_routing_rule(
                 session=session,
                 category_id=category.id,
                 kecamatan_code=at.kecamatan_code if at else None,

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.errors import InvalidTransition, ReopenWindowClosed
 from core.settings import Settings
-from domain import lifecycle
-from domain.lifecycle import TRANSITIONS, CaseAction, allowed_actions
+from domain.lifecycle.detail_changes import assign_case
+from domain.lifecycle.status_changes import close_case, reopen_case, verify_case
+from domain.lifecycle.transitions import ASSIGNABLE, TRANSITIONS, CaseAction, allowed_actions
 from domain.working_days import JAKARTA
 from models import Case, CaseEvent, CaseStatus, CaseSupport, Category, Dinas, Holiday, RoutingRule
 from tests import bekasi
@@ -316,7 +317,7 @@ async def test_assign_an_open_case_and_reassign(graphql: Any, session: AsyncSess
     assert blank["fields"] == [{"field": "officer", "message": "is required"}]
 
 
-@pytest.mark.parametrize("status", [s for s in CaseStatus if s not in lifecycle.ASSIGNABLE])
+@pytest.mark.parametrize("status", [s for s in CaseStatus if s not in ASSIGNABLE])
 async def test_only_open_cases_are_assigned(
     graphql: Any, session: AsyncSession, status: CaseStatus
 ) -> None:
@@ -538,7 +539,7 @@ async def test_close_case_for_the_sweeper(graphql: Any, session: AsyncSession) -
     case = await session.scalar(select(Case).where(Case.ticket == ticket))
     assert case is not None
     now = datetime.now(UTC)
-    await lifecycle.close_case(session=session, case=case, actor="system", now=now, automatic=True)
+    await close_case(session=session, case=case, actor="system", now=now, automatic=True)
     assert case.status == "CLOSED" and case.closed_at == now and case.updated_at == now
     result = await read(graphql, ticket)
     assert result["history"][-1]["type"] == "CLOSED"
@@ -556,7 +557,7 @@ async def test_the_sweeper_leaves_a_case_reopened_since_it_read_it(
     assert stale is not None and stale.status == "RESOLVED"
     assert (await act(graphql, "reopenCase", ticket, reason="belum beres"))["status"] == "REOPENED"
     with pytest.raises(InvalidTransition) as refused:
-        await lifecycle.close_case(
+        await close_case(
             session=session, case=stale, actor="system", now=datetime.now(UTC), automatic=True
         )
     assert refused.value.status == "REOPENED"
@@ -623,7 +624,7 @@ async def test_the_reopen_window_counts_working_days_in_jakarta(
 
     async def reopen(now: datetime) -> None:
         async with session.begin_nested():
-            await lifecycle.reopen_case(
+            await reopen_case(
                 session=session,
                 ticket=ticket,
                 actor="pelapor",
@@ -686,7 +687,7 @@ async def test_a_comment_needs_text(graphql: Any, session: AsyncSession) -> None
 # Duplicates
 
 
-@pytest.mark.parametrize("status", sorted(lifecycle.TRANSITIONS[CaseAction.MARK_DUPLICATE].sources))
+@pytest.mark.parametrize("status", sorted(TRANSITIONS[CaseAction.MARK_DUPLICATE].sources))
 async def test_merge_an_open_case_into_another(
     graphql: Any, session: AsyncSession, status: CaseStatus
 ) -> None:
@@ -819,8 +820,8 @@ async def test_rating_rules(graphql: Any, session: AsyncSession) -> None:
 async def test_domain_changes_record_the_given_actor(session: AsyncSession) -> None:
     case = await make_case(session)
     now = datetime.now(UTC)
-    await lifecycle.verify_case(session=session, ticket=case.ticket, actor="officer:budi", now=now)
-    await lifecycle.assign_case(
+    await verify_case(session=session, ticket=case.ticket, actor="officer:budi", now=now)
+    await assign_case(
         session=session, ticket=case.ticket, actor="operator:poc-1", now=now, officer="Budi"
     )
     events = (

@@ -10,7 +10,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from domain import reference
+from domain.reference.categories import category_by_code, list_categories, update_category
+from domain.reference.dinas import dinas_by_code, update_dinas
+from domain.reference.holidays import add_holiday, list_holidays, remove_holiday
 from models import (
     KELURAHAN_OFFICE_CODE,
     Base,
@@ -197,19 +199,19 @@ async def test_load_seeds_loads_the_reference_data(session: AsyncSession) -> Non
 
     assert await _count(session, Dinas) == 16
     assert await _count(session, Partner) == 2
-    office = await reference.dinas_by_code(session=session, code=KELURAHAN_OFFICE_CODE)
+    office = await dinas_by_code(session=session, code=KELURAHAN_OFFICE_CODE)
     assert office is not None and office.is_kelurahan_office and office.is_active
 
-    leaves = await reference.list_categories(session=session)
+    leaves = await list_categories(session=session)
     assert len(leaves) >= 25
     for leaf in leaves:
         assert leaf.parent_id is not None
         assert leaf.default_dinas_id is not None, leaf.code
         assert leaf.service_level_days and leaf.service_level_days > 0, leaf.code
-    everything = await reference.list_categories(session=session, include_groups=True)
+    everything = await list_categories(session=session, include_groups=True)
     assert len(everything) == categories
 
-    years = Counter(h.day.year for h in await reference.list_holidays(session=session))
+    years = Counter(h.day.year for h in await list_holidays(session=session))
     assert set(years) == set(SEED_YEARS)
     assert all(count >= 17 for count in years.values())
 
@@ -220,13 +222,13 @@ async def test_a_second_run_creates_nothing_and_keeps_admin_edits(session: Async
     counts = [await _count(session, model) for model in (Partner, Dinas, Category, Holiday)]
 
     # An administrator's edits since the first run.
-    await reference.update_dinas(session=session, code="DLH", name="Dinas Lingkungan Hidup Kota")
-    await reference.update_category(
+    await update_dinas(session=session, code="DLH", name="Dinas Lingkungan Hidup Kota")
+    await update_category(
         session=session, code="SAMPAH", service_level_days=2, duplicate_radius_m=80
     )
-    await reference.update_category(session=session, code="PEMAKAMAN", is_active=False)
+    await update_category(session=session, code="PEMAKAMAN", is_active=False)
     nyepi = date(2027, 3, 8)
-    await reference.remove_holiday(session=session, day=nyepi)
+    await remove_holiday(session=session, day=nyepi)
 
     lines = await _seed_reference(session)
     assert lines == [
@@ -238,12 +240,12 @@ async def test_a_second_run_creates_nothing_and_keeps_admin_edits(session: Async
     assert [await _count(session, model) for model in (Partner, Dinas, Category)] == counts[:3]
     assert await _count(session, Holiday) == counts[3] - 1
 
-    dlh = await reference.dinas_by_code(session=session, code="DLH")
+    dlh = await dinas_by_code(session=session, code="DLH")
     assert dlh is not None and dlh.name == "Dinas Lingkungan Hidup Kota"
-    sampah = await reference.category_by_code(session=session, code="SAMPAH")
+    sampah = await category_by_code(session=session, code="SAMPAH")
     assert sampah is not None
     assert (sampah.service_level_days, sampah.duplicate_radius_m) == (2, 80)
-    pemakaman = await reference.category_by_code(session=session, code="PEMAKAMAN")
+    pemakaman = await category_by_code(session=session, code="PEMAKAMAN")
     assert pemakaman is not None and not pemakaman.is_active
     assert await session.get(Holiday, nyepi) is None
 
@@ -251,14 +253,12 @@ async def test_a_second_run_creates_nothing_and_keeps_admin_edits(session: Async
 @pytest.mark.usefixtures("empty")
 async def test_holidays_are_seeded_a_year_at_a_time(session: AsyncSession) -> None:
     # 2027 already has a holiday an administrator entered: the year is theirs.
-    await reference.add_holiday(session=session, day=date(2027, 1, 1), name="Tahun Baru")
+    await add_holiday(session=session, day=date(2027, 1, 1), name="Tahun Baru")
     outcome = await seed_holidays(session=session)
     assert outcome.years_created == (2026,)
     assert outcome.years_kept == (2027,)
     assert outcome.created == sum(1 for r in read_rows(HOLIDAYS_FILE) if r["date"] < "2027")
-    assert [h.name for h in await reference.list_holidays(session=session, year=2027)] == [
-        "Tahun Baru"
-    ]
+    assert [h.name for h in await list_holidays(session=session, year=2027)] == ["Tahun Baru"]
 
 
 @pytest.mark.usefixtures("empty")

@@ -11,7 +11,15 @@ from shapely.geometry import mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from domain import reference
+from domain.reference.categories import create_category
+from domain.reference.dinas import create_dinas, update_dinas
+from domain.reference.routing_rules import (
+    create_routing_rule,
+    deactivate_routing_rule,
+    find_routing_rule,
+    list_routing_rules,
+    update_routing_rule,
+)
 from geo.coordinates import LatLon
 from geo.rules import area_as_geojson, parse_area
 from models import Category, RoutingRule
@@ -101,12 +109,12 @@ class Reference:
 @pytest.fixture
 async def ref(session: AsyncSession) -> Reference:
     for code in ("DEFAULT_DINAS", "RULE_DINAS", "OTHER_DINAS"):
-        await reference.create_dinas(session=session, code=code, name=code, short_name=code)
-    await reference.create_category(
+        await create_dinas(session=session, code=code, name=code, short_name=code)
+    await create_category(
         session=session, code="TEST_GROUP", name="Group", accepted_kinds=["LAPORAN"]
     )
     leaves = [
-        await reference.create_category(
+        await create_category(
             session=session,
             code=code,
             name=code,
@@ -128,7 +136,7 @@ async def _rule(
     category: str = "TEST_ROADS",
     **area: Any,
 ) -> RoutingRule:
-    return await reference.create_routing_rule(
+    return await create_routing_rule(
         session=session,
         category_code=category,
         dinas_code=dinas,
@@ -146,7 +154,7 @@ async def _find(
     kelurahan: str | None = None,
     point: LatLon | None = None,
 ) -> RoutingRule | None:
-    return await reference.find_routing_rule(
+    return await find_routing_rule(
         session=session,
         category_id=category.id,
         kecamatan_code=kecamatan,
@@ -201,15 +209,15 @@ async def test_bad_rules_are_refused_with_the_field_named(
         **changes,
     }
     with pytest.raises(ValidationFailed) as error:
-        await reference.create_routing_rule(session=session, **arguments)
+        await create_routing_rule(session=session, **arguments)
     assert _fields(error) == [field]
-    assert await reference.list_routing_rules(session=session, category_code="TEST_ROADS") == []
+    assert await list_routing_rules(session=session, category_code="TEST_ROADS") == []
 
 
 async def test_a_rule_cannot_route_to_an_inactive_dinas(
     session: AsyncSession, ref: Reference
 ) -> None:
-    await reference.update_dinas(session=session, code="OTHER_DINAS", is_active=False)
+    await update_dinas(session=session, code="OTHER_DINAS", is_active=False)
     with pytest.raises(ValidationFailed) as error:
         await _rule(session, dinas="OTHER_DINAS", kecamatan_codes=[PONDOKGEDE])
     assert _fields(error) == ["dinasCode"]
@@ -218,9 +226,7 @@ async def test_a_rule_cannot_route_to_an_inactive_dinas(
 
 async def test_update_changes_only_what_is_given(session: AsyncSession, ref: Reference) -> None:
     rule = await _rule(session, kecamatan_codes=[PONDOKGEDE], area=_geojson(SQUARE))
-    updated = await reference.update_routing_rule(
-        session=session, rule_id=rule.id, priority=50, area=None
-    )
+    updated = await update_routing_rule(session=session, rule_id=rule.id, priority=50, area=None)
     assert updated.priority == 50
     assert updated.area is None
     assert updated.kecamatan_codes == [PONDOKGEDE]
@@ -230,15 +236,13 @@ async def test_update_changes_only_what_is_given(session: AsyncSession, ref: Ref
 async def test_a_refused_update_changes_nothing(session: AsyncSession, ref: Reference) -> None:
     rule = await _rule(session, kecamatan_codes=[PONDOKGEDE])
     with pytest.raises(ValidationFailed) as error:
-        await reference.update_routing_rule(
-            session=session, rule_id=rule.id, priority=99, kecamatan_codes=[]
-        )
+        await update_routing_rule(session=session, rule_id=rule.id, priority=99, kecamatan_codes=[])
     assert _fields(error) == ["area"]
     await session.refresh(rule)
     assert (rule.priority, rule.kecamatan_codes) == (10, [PONDOKGEDE])
 
     with pytest.raises(ValidationFailed) as error:
-        await reference.update_routing_rule(session=session, rule_id=rule.id + 1000, priority=1)
+        await update_routing_rule(session=session, rule_id=rule.id + 1000, priority=1)
     assert _fields(error) == ["id"]
 
 
@@ -246,10 +250,10 @@ async def test_deactivated_rules_are_listed_only_on_request(
     session: AsyncSession, ref: Reference
 ) -> None:
     rule = await _rule(session, kecamatan_codes=[PONDOKGEDE])
-    deactivated = await reference.deactivate_routing_rule(session=session, rule_id=rule.id)
+    deactivated = await deactivate_routing_rule(session=session, rule_id=rule.id)
     assert not deactivated.is_active
-    assert await reference.list_routing_rules(session=session, category_code="test_roads") == []
-    listed = await reference.list_routing_rules(
+    assert await list_routing_rules(session=session, category_code="test_roads") == []
+    listed = await list_routing_rules(
         session=session, category_code="TEST_ROADS", include_inactive=True
     )
     assert [r.id for r in listed] == [rule.id]
@@ -260,7 +264,7 @@ async def test_a_dinas_that_rules_route_to_stays_active(
 ) -> None:
     rule = await _rule(session, kecamatan_codes=[PONDOKGEDE])
     with pytest.raises(ValidationFailed) as error:
-        await reference.update_dinas(session=session, code="RULE_DINAS", is_active=False)
+        await update_dinas(session=session, code="RULE_DINAS", is_active=False)
     assert _fields(error) == ["isActive"]
     assert str(rule.id) in error.value.problems[0].message
 
@@ -321,7 +325,7 @@ async def test_the_highest_priority_wins_then_the_oldest_rule(
         == high.id
     )
 
-    await reference.update_routing_rule(session=session, rule_id=low.id, priority=30)
+    await update_routing_rule(session=session, rule_id=low.id, priority=30)
     assert (
         await winner(kecamatan=PONDOKGEDE, kelurahan="32.75.08.1001", point=INSIDE_SQUARE) == low.id
     )
@@ -333,11 +337,11 @@ async def test_inactive_rules_are_ignored(session: AsyncSession, ref: Reference)
     found = await _find(session, ref.category, kecamatan=PONDOKGEDE)
     assert found is not None and found.id == preferred.id
 
-    await reference.deactivate_routing_rule(session=session, rule_id=preferred.id)
+    await deactivate_routing_rule(session=session, rule_id=preferred.id)
     found = await _find(session, ref.category, kecamatan=PONDOKGEDE)
     assert found is not None and found.id == fallback.id
 
-    await reference.deactivate_routing_rule(session=session, rule_id=fallback.id)
+    await deactivate_routing_rule(session=session, rule_id=fallback.id)
     assert await _find(session, ref.category, kecamatan=PONDOKGEDE) is None
 
 

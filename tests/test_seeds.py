@@ -108,7 +108,7 @@ def test_kecamatan_are_unions_of_their_kelurahan(seed: BoundarySetInput) -> None
 def test_the_seed_is_marked_approximate_and_stable(seed: BoundarySetInput) -> None:
     assert seed.is_approximate
     assert seed.source.startswith("seed: ")
-    assert "python -m geo.importer" in seed.accuracy_note
+    assert "python -m geo <kelurahan.geojson>" in seed.accuracy_note
     assert "hundreds of metres" in seed.accuracy_note
     assert build_approximate_boundaries().content_hash == seed.content_hash
 

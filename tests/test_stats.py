@@ -16,8 +16,10 @@ from sqlalchemy import DateTime, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ValidationFailed
-from domain import stats
 from domain.case_queries import CaseFilter
+from domain.stats.flows import case_stats
+from domain.stats.grouping import StatsGroup
+from domain.stats.measures import load_holidays, working_hours_sql
 from domain.working_days import JAKARTA, working_hours_between
 from geo.case_filters import BBox
 from geo.heatmap import HexGrid, utm_srid
@@ -43,7 +45,7 @@ def wib(day: int, hour: int = 9, minute: int = 0, month: int = 3) -> datetime:
 
 
 async def _holidays(session: AsyncSession) -> list[date]:
-    return await stats.load_holidays(session=session)
+    return await load_holidays(session=session)
 
 
 # -- working hours --------------------------------------------------------------------
@@ -68,7 +70,7 @@ async def test_working_hours_in_sql_equal_the_python_definition(session: AsyncSe
     for start, end in pairs:
         got = await session.scalar(
             select(
-                stats.working_hours_sql(
+                working_hours_sql(
                     literal(start, DateTime(timezone=True)), literal(end, DateTime(timezone=True))
                 )
             )
@@ -306,9 +308,9 @@ async def test_a_bad_range_is_refused(graphql: Any, start: str, end: str, field:
 
 async def test_naive_times_are_refused(session: AsyncSession) -> None:
     with pytest.raises(ValidationFailed, match="time zone"):
-        await stats.case_stats(
+        await case_stats(
             session=session,
-            group_by=stats.StatsGroup.DAY,
+            group_by=StatsGroup.DAY,
             case_filter=CaseFilter(),
             scope=true(),
             start=datetime(2026, 3, 1),

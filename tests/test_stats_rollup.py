@@ -19,8 +19,10 @@ from starlette.applications import Starlette
 from api import sweeper as sweeper_module
 from api.sweeper import Sweeper
 from core.settings import Settings
-from domain import stats
 from domain.case_queries import CaseFilter
+from domain.stats.flows import ALL_FLOWS, case_stats
+from domain.stats.grouping import StatsGroup
+from domain.stats.rollup_reading import read_rollup
 from domain.stats_rollup import (
     RollupRefresh,
     count_contributions,
@@ -114,21 +116,20 @@ RANGES = [
 async def _compare(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> int:
     """Every grouping and flow, with the rollup and without; how many read it."""
     used = 0
-    real = stats._read_rollup
 
     async def counting(**kwargs: Any) -> Any:
         nonlocal used
-        found = await real(**kwargs)
+        found = await read_rollup(**kwargs)
         used += found is not None
         return found
 
-    monkeypatch.setattr(stats, "_read_rollup", counting)
+    monkeypatch.setattr("domain.stats.flows.read_rollup", counting)
     now = datetime.now(UTC)
     every_case = Case.id.is_not(None)  # the same cases, but not the city-wide scope
     for start, end in RANGES:
-        for group_by in stats.StatsGroup:
+        for group_by in StatsGroup:
             for flows, durations in (
-                (stats.ALL_FLOWS, True),
+                (ALL_FLOWS, True),
                 (frozenset({"received"}), False),
                 (frozenset({"resolved"}), False),
             ):
@@ -136,7 +137,7 @@ async def _compare(engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> int:
                 for scope in (true(), every_case):
                     async with AsyncSession(bind=engine) as session, session.begin():
                         results.append(
-                            await stats.case_stats(
+                            await case_stats(
                                 session=session,
                                 group_by=group_by,
                                 case_filter=CaseFilter(),

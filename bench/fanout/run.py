@@ -159,7 +159,7 @@ def prepare_database(url: URL) -> None:
     if asyncio.run(_active_boundary_source(url)) != official.name:
         log("importing the official kelurahan boundaries")
         project_command(
-            url, "-m", "geo.importer", str(official), "--source", official.name,
+            url, "-m", "geo", str(official), "--source", official.name,
             "--commit", "--activate",
         )  # fmt: skip
 

@@ -33,8 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from domain import stats  # noqa: E402
 from domain.case_queries import CaseFilter  # noqa: E402
+from domain.stats.backlog import case_backlog, most_overdue_cases  # noqa: E402
+from domain.stats.flows import case_stats  # noqa: E402
+from domain.stats.grouping import StatsGroup  # noqa: E402
+from domain.stats.maps import ChoroplethMetric, case_heatmap, kelurahan_choropleth  # noqa: E402
 from domain.stats_rollup import count_contributions, write_contributions  # noqa: E402
 from geo.case_filters import BBox  # noqa: E402
 from models import Case, CaseStatsRollup  # noqa: E402
@@ -50,10 +53,10 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
     start, end = now - timedelta(days=365), now
     year = CaseFilter(created_from=start, created_to=end)
     found: list[tuple[str, Query]] = []
-    for group in stats.StatsGroup:
+    for group in StatsGroup:
 
-        def by_group(session: AsyncSession, group: stats.StatsGroup = group) -> Awaitable[Any]:
-            return stats.case_stats(
+        def by_group(session: AsyncSession, group: StatsGroup = group) -> Awaitable[Any]:
+            return case_stats(
                 session=session,
                 group_by=group,
                 case_filter=CaseFilter(),
@@ -66,9 +69,9 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
         found.append((f"caseStats groupBy {group.value}", by_group))
 
     def dinas_filtered(session: AsyncSession) -> Awaitable[Any]:
-        return stats.case_stats(
+        return case_stats(
             session=session,
-            group_by=stats.StatsGroup.WEEK,
+            group_by=StatsGroup.WEEK,
             case_filter=CaseFilter(dinas_codes=["DLH"], kecamatan_codes=["32.75.01"]),
             scope=CITY,
             start=start,
@@ -80,9 +83,9 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
 
     def partner(session: AsyncSession) -> Awaitable[Any]:
         # A partner sees its own reports (70% of all here): no rollup, every case read.
-        return stats.case_stats(
+        return case_stats(
             session=session,
-            group_by=stats.StatsGroup.KELURAHAN,
+            group_by=StatsGroup.KELURAHAN,
             case_filter=CaseFilter(),
             scope=Case.source == "POT",
             start=start,
@@ -94,17 +97,15 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
     for cell_m in (250.0, 100.0):
 
         def heat(session: AsyncSession, cell_m: float = cell_m) -> Awaitable[Any]:
-            return stats.case_heatmap(
+            return case_heatmap(
                 session=session, bbox=BEKASI, cell_m=cell_m, case_filter=year, scope=CITY
             )
 
         found.append((f"heatmap city, {cell_m:g} m cells", heat))
-    for metric in stats.ChoroplethMetric:
+    for metric in ChoroplethMetric:
 
-        def choropleth(
-            session: AsyncSession, metric: stats.ChoroplethMetric = metric
-        ) -> Awaitable[Any]:
-            return stats.kelurahan_choropleth(
+        def choropleth(session: AsyncSession, metric: ChoroplethMetric = metric) -> Awaitable[Any]:
+            return kelurahan_choropleth(
                 session=session,
                 metric=metric,
                 case_filter=CaseFilter(),
@@ -118,16 +119,16 @@ def scenarios(now: datetime) -> list[tuple[str, Query]]:
         found.append((f"kelurahanChoropleth {metric.value}", choropleth))
 
     def backlog(session: AsyncSession) -> Awaitable[Any]:
-        return stats.case_backlog(
+        return case_backlog(
             session=session,
-            group_by=stats.StatsGroup.DINAS,
+            group_by=StatsGroup.DINAS,
             case_filter=CaseFilter(),
             scope=CITY,
             now=now,
         )
 
     def overdue(session: AsyncSession) -> Awaitable[Any]:
-        return stats.most_overdue_cases(
+        return most_overdue_cases(
             session=session, case_filter=CaseFilter(), scope=CITY, now=now, first=10
         )
 
