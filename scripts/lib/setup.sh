@@ -5,8 +5,9 @@
 # Sourced (not executed) by scripts/run and scripts/test. After it returns:
 #   - system packages needed for development are present (installed via apt
 #     when running as root or with passwordless sudo),
-#   - the virtualenv at <repo>/.venv exists, has the project installed in
-#     editable mode with the "dev" extra, and is activated (PATH, VIRTUAL_ENV),
+#   - the virtualenv at <repo>/.venv exists, holds exactly the versions of
+#     uv.lock with the project installed in editable mode and the "dev" extra
+#     (uv sync --frozen --extra dev), and is activated (PATH, VIRTUAL_ENV),
 #   - PATRIOT_DATABASE_URL is exported. When it was not set by the caller, a
 #     private PostgreSQL + PostGIS cluster is created on first use under
 #     ${PATRIOT_DATA_DIR:-<repo>/.data}/pg, listening only on 127.0.0.1 on its
@@ -345,6 +346,62 @@ _setup_pg_embedded() {
 }
 
 # ---------------------------------------------------------------------------
+# Python packages, from uv.lock
+# ---------------------------------------------------------------------------
+
+# Put uv, at the version and with the hashes uv.lock records for it, into
+# .venv when it does not have that version: a new .venv, one that pip filled,
+# or a uv too old to read a lock written by a newer one.
+_setup_uv_bootstrap() {
+    local python="$_setup_venv/bin/python" req="$_setup_venv/.uv-requirement.txt" want have=""
+    "$python" - "$_setup_root/uv.lock" >"$req" <<'PY' \
+        || _setup_die "uv.lock has no entry for uv; run 'uv lock' with uv in the dev extra"
+import sys
+import tomllib
+
+with open(sys.argv[1], "rb") as f:
+    (uv,) = [p for p in tomllib.load(f)["package"] if p["name"] == "uv"]
+hashes = [w["hash"] for w in uv.get("wheels", [])]
+if "sdist" in uv:
+    hashes.append(uv["sdist"]["hash"])
+print(f"uv=={uv['version']}", *(f"--hash={h}" for h in hashes))
+PY
+    want="$(cut -d' ' -f1 "$req")"
+    if [[ -x $_setup_venv/bin/uv ]]; then
+        have="uv==$("$_setup_venv/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" || have=""
+    fi
+    if [[ $have == "$want" ]]; then
+        rm -f "$req"
+        return 0
+    fi
+    _setup_log "installing $want into .venv"
+    if ! "$python" -m pip --version >/dev/null 2>&1; then
+        "$python" -m ensurepip -q >&2 || _setup_die "no pip in .venv and 'ensurepip' failed"
+    fi
+    "$python" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+        -r "$req" || _setup_die "installing uv into .venv failed (see above)"
+    rm -f "$req"
+}
+
+# Make .venv hold exactly what uv.lock says, unless it already did for these
+# uv.lock and pyproject.toml (the stamp), so that re-runs cost nothing.
+_setup_python_deps() {
+    local stamp="$_setup_venv/.uv-lock.sha256" sum
+    [[ -f $_setup_root/uv.lock ]] || _setup_die "$_setup_root/uv.lock not found"
+    sum="$(cat "$_setup_root/uv.lock" "$_setup_root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+    [[ -f $stamp && "$(cat "$stamp")" == "$sum" ]] && return 0
+    rm -f "$stamp"
+    _setup_uv_bootstrap
+    _setup_log "installing Python dependencies from uv.lock (uv sync --frozen --extra dev)"
+    # The project's own .venv and interpreter, whatever the caller's uv settings.
+    (cd "$_setup_root" && UV_PROJECT_ENVIRONMENT="$_setup_venv" UV_PYTHON_DOWNLOADS=never \
+        "$_setup_venv/bin/uv" sync --frozen --extra dev --python "$_setup_venv/bin/python" \
+        --no-progress) \
+        || _setup_die "'uv sync --frozen --extra dev' failed (see above)"
+    echo "$sum" >"$stamp"
+}
+
+# ---------------------------------------------------------------------------
 # POC screen front end (poc/): built into poc/dist, which is not in git
 # ---------------------------------------------------------------------------
 
@@ -375,7 +432,7 @@ _setup_poc_build() {
 
 _setup_main() {
     local -a pkgs=()
-    local use_embedded=0 venv_ok=0 major="" existing_major="" sum stamp
+    local use_embedded=0 venv_ok=0 major="" existing_major=""
 
     [[ -n ${PATRIOT_DATABASE_URL:-} ]] || use_embedded=1
 
@@ -465,20 +522,8 @@ _setup_main() {
             rm -rf "$_setup_venv"
             _setup_die "'$_setup_python -m venv' failed; install these packages: python3-venv"
         }
-        "$_setup_venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip \
-            || _setup_die "upgrading pip in .venv failed"
     fi
-
-    stamp="$_setup_venv/.pyproject.sha256"
-    sum="$(sha256sum "$_setup_root/pyproject.toml" | cut -d' ' -f1)"
-    if [[ ! -f $stamp || "$(cat "$stamp")" != "$sum" ]]; then
-        _setup_log "installing Python dependencies (pip install -e '.[dev]')"
-        rm -f "$stamp"
-        (cd "$_setup_root" && "$_setup_venv/bin/python" -m pip install -q \
-            --disable-pip-version-check -e '.[dev]') \
-            || _setup_die "pip install -e '.[dev]' failed (see above)"
-        echo "$sum" >"$stamp"
-    fi
+    _setup_python_deps
 
     export VIRTUAL_ENV="$_setup_venv"
     export PATH="$_setup_venv/bin:$PATH"
