@@ -10,6 +10,7 @@ request, just before execution (`RequestLimits`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from graphql import (
     build_schema,
     get_named_type,
     get_operation_ast,
+    parse,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
@@ -303,3 +305,26 @@ class NulInDocument(ValidationRule):
         if "\x00" in node.value:
             error = InvalidArguments(NUL_MESSAGE)
             self.report_error(GraphQLError(NUL_MESSAGE, node, original_error=error))
+
+
+@functools.lru_cache(maxsize=1_024)
+def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+    return parse(query, max_tokens=max_tokens)
+
+
+class CachedParsing(SchemaExtension):
+    """Documents kept parsed by their text: partner apps and screens send the
+    same few over and over.
+
+    Unlike Strawberry's ParserCache, a document that does not parse is left to
+    Strawberry's own parsing, which reports the syntax error as the operation's
+    result (so every other extension sees it) instead of raising out of it."""
+
+    def on_parse(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is None and execution.query:
+            with contextlib.suppress(GraphQLError):
+                execution.graphql_document = _parse(
+                    execution.query, execution.parse_options.get("max_tokens")
+                )
+        yield

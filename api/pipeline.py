@@ -17,12 +17,11 @@ from graphql import ASTValidationRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ParserCache,
     SchemaExtension,
     ValidationCache,
 )
 
-from api.document_limits import RequestLimits, cost_schema, document_rules
+from api.document_limits import CachedParsing, RequestLimits, cost_schema, document_rules
 from api.errors import ErrorCodes, HideSuggestions, PublicErrors
 from api.graphql_http import HttpStatus
 from api.observability import Metrics, OperationObserver
@@ -62,7 +61,7 @@ def build_operation_schema(
         PublicErrors,
         TransactionPerOperation,
         lambda: MaxTokensLimiter(settings.max_tokens),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        CachedParsing,
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: RequestLimits(schema=costed, max_cost=settings.max_query_cost),

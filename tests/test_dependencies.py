@@ -13,7 +13,16 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = ("api", "core", "domain", "geo", "models", "schema", "seeds", "migrations")
+
+
+def _packages() -> tuple[str, ...]:
+    """The project's own packages, as pyproject.toml ships them, and its migrations."""
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        include = tomllib.load(f)["tool"]["setuptools"]["packages"]["find"]["include"]
+    return (*(pattern.rstrip("*") for pattern in include), "migrations")
+
+
+LIBRARY = _packages()
 DEV = ("tests", "bench")
 FIRST_PARTY = frozenset(LIBRARY + DEV)
 

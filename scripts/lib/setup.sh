@@ -413,6 +413,22 @@ _setup_poc_stale() {
         -newer "$built" -print -quit 2>/dev/null)" ]]
 }
 
+# graphql-http's server audits, installed from its lock when the lock changed.
+_setup_http_audit() {
+    local audit="$_setup_root/tests/http_audit"
+    [[ -f $audit/package-lock.json ]] || return 0
+    if [[ -f $audit/node_modules/.package-lock.json \
+        && ! $audit/package-lock.json -nt $audit/node_modules/.package-lock.json ]]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        _setup_die "the GraphQL-over-HTTP audit (tests/http_audit) needs Node.js and npm; install these packages: nodejs npm"
+    fi
+    _setup_log "installing the GraphQL-over-HTTP audit (npm ci in tests/http_audit)"
+    (cd "$audit" && npm ci --no-audit --no-fund --loglevel=error >&2) \
+        || _setup_die "npm ci in tests/http_audit failed (see above)"
+}
+
 _setup_poc_build() {
     local poc="$_setup_root/poc"
     [[ -f $poc/package.json ]] || return 0
@@ -543,6 +559,11 @@ _setup_main() {
 
     # -- 5. POC screen front end -------------------------------------------------
     _setup_poc_build
+
+    # -- 5b. the GraphQL-over-HTTP audit the tests run (tests/http_audit) ------------
+    if [[ ${PATRIOT_SETUP_BROWSER:-0} == 1 ]]; then
+        _setup_http_audit
+    fi
 
     # -- 6. shared data --------------------------------------------------------
     if [[ -z ${PATRIOT_SHARED_DATA_DIR:-} && -d $_setup_root/../shared/data/bekasi ]]; then
