@@ -137,7 +137,7 @@ def create_app(settings: Settings) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQLView(schema=schema, settings=settings, sockets=sockets)
+    graphql = GraphQLView(schema=schema, settings=settings, sockets=sockets, metrics=metrics)
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -5,6 +5,7 @@ Strawberry's execution with the extensions of `api.pipeline`."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,17 +22,23 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
 from api.errors import OperationResult
+from api.observability import Metrics
 from core.settings import Settings
 from domain.access import ANONYMOUS
-from live.handler import SharedSubscriptionsHandler
+from live.handler import SharedSubscriptionsHandler, sharing_supported
 from schema.context import Context
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+
+logger = logging.getLogger("patriot.http")
 
 
 def accepts_graphql_response_json(accept: str) -> bool:
@@ -81,7 +88,9 @@ class SocketCounts:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = SharedSubscriptionsHandler
+    graphql_transport_ws_handler_class: type[BaseGraphQLTransportWSHandler[Context, None]] = (
+        SharedSubscriptionsHandler
+    )
 
     def __init__(
         self,
@@ -89,6 +98,7 @@ class GraphQLView(GraphQL[Context, None]):
         schema: BaseSchema,
         settings: Settings,
         sockets: SocketCounts,
+        metrics: Metrics,
     ) -> None:
         super().__init__(
             schema,
@@ -100,6 +110,17 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.sockets = sockets
+        if not sharing_supported():
+            # Strawberry changed what the shared handler builds on: serve every
+            # subscription on its own rather than risk a broken fan-out.
+            logger.error(
+                "live: Strawberry's graphql-transport-ws handler changed; subscriptions "
+                "are served without sharing (see live/handler.py RELIED_ON)"
+            )
+            self.graphql_transport_ws_handler_class = BaseGraphQLTransportWSHandler
+        metrics.shared_subscriptions.set(
+            0 if self.graphql_transport_ws_handler_class is BaseGraphQLTransportWSHandler else 1
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 from graphql import FieldNode, get_operation_ast
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
 from api.errors import OperationResult
@@ -26,6 +26,7 @@ class Metrics:
     registry: CollectorRegistry
     operations: Histogram
     errors: Counter
+    shared_subscriptions: Gauge
 
     @classmethod
     def create(cls) -> Metrics:
@@ -44,6 +45,12 @@ class Metrics:
                 "patriot_graphql_errors",
                 "GraphQL errors by code",
                 ["code"],
+                registry=registry,
+            ),
+            shared_subscriptions=Gauge(
+                "patriot_live_shared_subscriptions",
+                "1 when caseEvents subscriptions share executions; 0 when this Strawberry "
+                "release is not the one the sharing was built on (live/handler.py)",
                 registry=registry,
             ),
         )

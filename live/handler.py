@@ -117,3 +117,18 @@ def _end_message(operation_id: str, end: End) -> Any:
     if end.type == "error":
         return {"id": operation_id, "type": "error", "payload": end.errors or []}
     return {"id": operation_id, "type": "complete"}
+
+
+# What SharedSubscriptionsHandler relies on of Strawberry's graphql-transport-ws
+# handler beyond its documented use: the one place Patriot reaches below a
+# library's public API (for the fan-out speed, bench/README.md "Live fan-out").
+# Strawberry is pinned exactly in pyproject.toml; after an upgrade that changed
+# any of these, the server serves every subscription with Strawberry's own
+# handler (no sharing: correct, slower) and says so.
+RELIED_ON = ("run_operation", "_send_result_stream", "handle_task_exception", "operations")
+
+
+def sharing_supported(handler: type[Any] = BaseGraphQLTransportWSHandler) -> bool:
+    return all(
+        hasattr(handler, name) or name in handler.__init__.__code__.co_names for name in RELIED_ON
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -21,6 +22,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from core.settings import Environment, Settings
+from domain.reference_cache import ReferenceCache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +61,9 @@ def settings(test_database_url: str, shared_data_dir: Path) -> Settings:
         shared_data_dir=shared_data_dir,
         # Tests sweep explicitly (app.state.sweeper.sweep_once()), never by the clock.
         sweeper_enabled=False,
+        # One app serves a whole test module, whose tests act as the same few
+        # callers; the tests of the limit itself configure their own.
+        mutation_burst=100_000,
     )
 
 
@@ -148,13 +153,29 @@ async def bekasi_boundary_set(engine: AsyncEngine, shared_data_dir: Path) -> int
         return await import_boundaries(session=session, plan=plan, activate=True)
 
 
-@pytest.fixture
-async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[Starlette]:
-    """The real app; every session it opens joins the test's rolled-back transaction."""
+@pytest.fixture(scope="module")
+async def module_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """One real app per test module: starting one (live feed, boundary index,
+    pub/sub) for every test cost more than many of the tests themselves."""
     application = create_app(settings)
     async with LifespanManager(application, startup_timeout=30, shutdown_timeout=30):
-        application.state.session_factory = functools.partial(joined_session, connection)
         yield application
+
+
+@pytest.fixture
+async def app(module_app: Starlette, connection: AsyncConnection) -> AsyncIterator[Starlette]:
+    """The module's app; every session it opens joins this test's rolled-back
+    transaction, and what a test swaps in is put back after it."""
+    state = module_app.state
+    saved = (state.session_factory, state.pubsub, state.services)
+    state.session_factory = functools.partial(joined_session, connection)
+    # Caches of the process must not carry one test's rolled-back data (reference
+    # data, rate-limit buckets) into the next.
+    state.services = dataclasses.replace(state.services, intake_reference=ReferenceCache())
+    try:
+        yield module_app
+    finally:
+        state.session_factory, state.pubsub, state.services = saved
 
 
 @pytest.fixture

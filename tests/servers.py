@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +90,18 @@ def _wait_until_up(server: Server, timeout_s: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server did not start:\n{server.log.read_text()}")
+
+
+@contextmanager
+def module_server(
+    *, database_url: str, tmp_path_factory: pytest.TempPathFactory, name: str, **env: str
+) -> Iterator[Server]:
+    """One server process for a test module; it sweeps nothing on its own."""
+    with running_servers(
+        1,
+        database_url=database_url,
+        tmp_path=tmp_path_factory.mktemp(name),
+        PATRIOT_SWEEPER_ENABLED="false",
+        **env,
+    ) as [started]:
+        yield started

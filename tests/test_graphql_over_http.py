@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.servers import Server, running_servers
+from tests.servers import Server, module_server
 
 AUDIT = Path(__file__).resolve().parent / "http_audit"
 
@@ -24,12 +24,9 @@ pytestmark = pytest.mark.usefixtures("reference_data")
 def server(
     test_database_url: str, tmp_path_factory: pytest.TempPathFactory, engine: AsyncEngine
 ) -> Iterator[Server]:
-    with running_servers(
-        1,
-        database_url=test_database_url,
-        tmp_path=tmp_path_factory.mktemp("graphql-over-http"),
-        PATRIOT_SWEEPER_ENABLED="false",
-    ) as [started]:
+    with module_server(
+        database_url=test_database_url, tmp_path_factory=tmp_path_factory, name="http"
+    ) as started:
         yield started
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
+import api.graphql_http
 import live.groups
 from api.app import create_app
 from api.auth import issue_token
@@ -286,5 +287,50 @@ async def test_events_held_back_by_an_older_transaction_go_out_soon_after_it_end
                 (case["ticket"], "CREATED"),
                 (case["ticket"], "ROUTED"),
             ]
+    finally:
+        await wipe_committed_cases(engine)
+
+
+def test_the_sharing_relies_on_what_strawberry_has_today() -> None:
+    from live.handler import sharing_supported
+
+    assert sharing_supported()
+
+    class Changed:  # a release that renamed what the shared handler builds on
+        def __init__(self) -> None:
+            self.operations: dict[str, Any] = {}
+
+        def run_operation(self) -> None: ...
+
+    assert not sharing_supported(Changed)
+
+
+async def test_without_sharing_subscriptions_still_work_and_say_so(
+    settings: Settings,
+    engine: AsyncEngine,
+    staff: Any,
+    committed_credentials: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(api.graphql_http, "sharing_supported", lambda: False)
+    port = free_port()
+    try:
+        async with (
+            serving(settings.model_copy(update={"port": port})) as app,
+            graphql_socket(
+                f"ws://127.0.0.1:{port}/graphql",
+                init_payload=staff("operator", Role.POC_OPERATOR),
+            ) as socket,
+        ):
+            server = Running(app=app, port=port)
+            await socket.subscribe("1", CASE_EVENTS)
+            await asyncio.sleep(0.3)
+            case = await _submit(server, committed_credentials("partner:POT"))
+            received = await _events(socket, 2)
+            assert {r["case"]["ticket"] for r in received} == {case["ticket"]}
+            assert not server.groups  # served on its own, by Strawberry's handler
+            async with httpx.AsyncClient() as client:
+                metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert "patriot_live_shared_subscriptions 0.0" in metrics
     finally:
         await wipe_committed_cases(engine)

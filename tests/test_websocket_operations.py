@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from models import Case
 from tests.conftest import wipe_committed_cases
 from tests.factories import SUBMIT, report_input
-from tests.servers import Server, running_servers
+from tests.servers import Server, module_server
 from tests.ws_client import GraphQLSocket, graphql_socket
 
 pytestmark = pytest.mark.usefixtures("reference_data")
@@ -34,15 +34,14 @@ mutation Verify($ticket: String!) {
 def server(
     test_database_url: str, tmp_path_factory: pytest.TempPathFactory, engine: AsyncEngine
 ) -> Iterator[Server]:
-    with running_servers(
-        1,
+    with module_server(
         database_url=test_database_url,
-        tmp_path=tmp_path_factory.mktemp("websocket-operations"),
-        PATRIOT_SWEEPER_ENABLED="false",
+        tmp_path_factory=tmp_path_factory,
+        name="websocket-operations",
         # Thirty mutations at once from one partner are what this is about.
         PATRIOT_MUTATION_BURST="100",
         PATRIOT_MUTATION_RATE_PER_MINUTE="600",
-    ) as [started]:
+    ) as started:
         yield started
 
 
