@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
 from sqlalchemy import ColumnElement
+from strawberry import relay
 from strawberry.scalars import JSON
 
 from domain import case_queries
@@ -331,33 +332,19 @@ class Case:
         return [d for d in found if await d.case.visible_to_caller(info)]
 
 
-@strawberry.type
-class CaseEdge:
-    cursor: str
-    node: Case
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-    @classmethod
-    def of(cls, page: case_queries.CasePage, cursors: list[str]) -> PageInfo:
-        return cls(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=cursors[0] if cursors else None,
-            end_cursor=cursors[-1] if cursors else None,
-        )
+def page_info(page: case_queries.CasePage, cursors: list[str]) -> relay.PageInfo:
+    return relay.PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
 
 
 @strawberry.type(description="A page of cases, newest first (Relay cursor connection).")
-class CaseConnection:
-    edges: list[CaseEdge]
-    page_info: PageInfo
+# The Relay connection spec asks nothing of a node; Strawberry types the
+# generic as bound to relay.Node, which a case (known by its ticket) is not.
+class CaseConnection(relay.Connection[Case]):  # type: ignore[type-var]
     case_filter: strawberry.Private[CaseFilter]
 
     @strawberry.field(description="How many cases match the filter in all pages.")
@@ -472,11 +459,11 @@ class CaseQuery:
                 session=session, case_filter=case_filter, scope=scope, first=first, after=after
             )
         edges = [
-            CaseEdge(cursor=case_queries.encode_cursor(c.id), node=Case(model=c))
+            relay.Edge(cursor=case_queries.encode_cursor(c.id), node=Case(model=c))  # type: ignore[type-var]
             for c in page.cases
         ]
         return CaseConnection(
             edges=edges,
-            page_info=PageInfo.of(page, [e.cursor for e in edges]),
+            page_info=page_info(page, [e.cursor for e in edges]),
             case_filter=case_filter,
         )

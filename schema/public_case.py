@@ -10,13 +10,14 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry import relay
 
 from domain import case_queries
 from domain.access import public_scope
 from domain.case_queries import CaseFilter
 from geo.shapes import point_lat_lon
 from models import Case as CaseModel
-from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, PageInfo
+from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, page_info
 from schema.category import Category, ReportKind
 from schema.context import Context
 from schema.kecamatan import Kecamatan
@@ -126,16 +127,11 @@ class PublicCaseFilterInput:
         )
 
 
-@strawberry.type
-class PublicCaseEdge:
-    cursor: str
-    node: PublicCase
-
-
-@strawberry.type
-class PublicCaseConnection:
-    edges: list[PublicCaseEdge]
-    page_info: PageInfo
+@strawberry.type(description="A page of public cases, newest first (Relay cursor connection).")
+# The Relay connection spec asks nothing of a node; Strawberry types the
+# generic as bound to relay.Node, which a case (known by its ticket) is not.
+class PublicCaseConnection(relay.Connection[PublicCase]):  # type: ignore[type-var]
+    pass
 
 
 @strawberry.type
@@ -167,10 +163,11 @@ class PublicCaseQuery:
                 after=after,
             )
         edges = [
-            PublicCaseEdge(cursor=case_queries.encode_cursor(c.id), node=PublicCase(model=c))
+            relay.Edge(  # type: ignore[type-var]
+                cursor=case_queries.encode_cursor(c.id), node=PublicCase(model=c)
+            )
             for c in page.cases
         ]
         return PublicCaseConnection(
-            edges=edges,
-            page_info=PageInfo.of(page, [e.cursor for e in edges]),
+            edges=edges, page_info=page_info(page, [e.cursor for e in edges])
         )
