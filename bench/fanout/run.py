@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from websockets.asyncio.client import connect
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SUBSCRIBERS = HERE / "subscribers.py"
+RAW = HERE.parent / "results" / "raw"
 DATABASE = "patriot_bench_fanout"
 SHARED_DATA = Path(
     os.environ.get("PATRIOT_SHARED_DATA_DIR") or ROOT.parent / "shared" / "data" / "bekasi"
@@ -683,6 +685,9 @@ def measure(
         if clients is not None:
             clients.stop()
         stop_process(server.process)
+        # The working folder goes away; the server's log stays with the other raw results.
+        RAW.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(server.log_path, RAW / f"fanout-server-{variant}-{count}.log")
 
 
 # ---------------------------------------------------------------------------
