@@ -312,13 +312,19 @@ def _parse(query: str, max_tokens: int | None) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-class CachedParsing(SchemaExtension):
-    """Documents kept parsed by their text: partner apps and screens send the
-    same few over and over.
+class CachedDocuments(SchemaExtension):
+    """Documents kept parsed and validated by their text: partner apps and
+    screens send the same few over and over.
 
-    Unlike Strawberry's ParserCache, a document that does not parse is left to
-    Strawberry's own parsing, which reports the syntax error as the operation's
-    result (so every other extension sees it) instead of raising out of it."""
+    A document that does not parse is left to Strawberry's own parsing, which
+    reports the syntax error as the operation's result (so every other extension
+    sees it) instead of raising out of a hook, as Strawberry's ParserCache does.
+    A text that once validated without error (with this app's rules, which never
+    change) is not validated again; Strawberry's ValidationCache would hash the
+    whole document tree on every request to find out."""
+
+    def __init__(self, *, valid: _ValidTexts) -> None:
+        self.valid = valid
 
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
@@ -328,3 +334,36 @@ class CachedParsing(SchemaExtension):
                     execution.query, execution.parse_options.get("max_tokens")
                 )
         yield
+
+    def on_validate(self) -> Iterator[None]:
+        execution = self.execution_context
+        query = execution.query
+        if query is not None and query in self.valid:
+            # Errors set, even none, make Strawberry skip its validation.
+            execution.pre_execution_errors = []
+        yield
+        if query is not None and execution.pre_execution_errors == []:
+            self.valid.add(query)
+
+
+class _ValidTexts:
+    """The texts of documents that validated, the least recently used forgotten first."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._texts: dict[str, None] = {}
+
+    def __contains__(self, query: str) -> bool:
+        if query not in self._texts:
+            return False
+        self._texts[query] = self._texts.pop(query)  # most recently used last
+        return True
+
+    def add(self, query: str) -> None:
+        self._texts[query] = None
+        while len(self._texts) > self.maxsize:
+            del self._texts[next(iter(self._texts))]
+
+
+def valid_texts(maxsize: int) -> _ValidTexts:
+    return _ValidTexts(maxsize)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.types import ExecutionResult
 from strawberry.types.execution import StreamExecutionResult
 
 from api.auth import InvalidCredentials
@@ -45,7 +47,6 @@ INTERNAL_CODE = "INTERNAL"
 INTERNAL_MESSAGE = "Internal server error; the incident has been logged."
 
 
-@runtime_checkable
 class OperationResult(Protocol):
     """What the steps around an operation read and change: Strawberry's and
     graphql-core's results alike."""
@@ -53,6 +54,9 @@ class OperationResult(Protocol):
     data: Any
     errors: list[GraphQLError] | None
 
+
+# The results an operation's steps may meet: Strawberry's and graphql-core's.
+RESULT_TYPES = (ExecutionResult, GraphQLExecutionResult)
 
 logger = logging.getLogger("patriot.errors")
 

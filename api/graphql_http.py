@@ -29,7 +29,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.errors import OperationResult
+from api.errors import RESULT_TYPES, OperationResult
 from api.observability import Metrics
 from core.settings import Settings
 from domain.access import ANONYMOUS
@@ -64,7 +64,7 @@ class HttpStatus(SchemaExtension):
         if (
             context.response is None
             or not context.graphql_response_json
-            or not isinstance(result, OperationResult)
+            or not isinstance(result, RESULT_TYPES)
         ):
             return
         context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"

@@ -18,10 +18,15 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 
-from api.document_limits import CachedParsing, RequestLimits, cost_schema, document_rules
+from api.document_limits import (
+    CachedDocuments,
+    RequestLimits,
+    cost_schema,
+    document_rules,
+    valid_texts,
+)
 from api.errors import ErrorCodes, HideSuggestions, PublicErrors
 from api.graphql_http import HttpStatus
 from api.observability import Metrics, OperationObserver
@@ -43,6 +48,7 @@ def build_operation_schema(
     # One list of rule classes for the app's lifetime: Strawberry's validation
     # cache is keyed by the rules as well as by the document.
     rules: list[type[ASTValidationRule]] = document_rules(settings)
+    valid = valid_texts(DOCUMENT_CACHE_SIZE)
 
     @functools.cache
     def root_fields() -> frozenset[str]:
@@ -61,9 +67,8 @@ def build_operation_schema(
         PublicErrors,
         TransactionPerOperation,
         lambda: MaxTokensLimiter(settings.max_tokens),
-        CachedParsing,
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedDocuments(valid=valid),
         lambda: RequestLimits(schema=costed, max_cost=settings.max_query_cost),
         lambda: MutationRateLimit(limiter=rate_limiter),
     ]

@@ -11,7 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
-from api.errors import INTERNAL_MESSAGE, OperationResult
+from api.errors import INTERNAL_MESSAGE, RESULT_TYPES, OperationResult
 from domain.events import wrote_events
 from live.feed import CASE_EVENTS_CHANNEL
 from schema.context import Context, Operation
@@ -58,7 +58,7 @@ class TransactionPerOperation(SchemaExtension):
         # Over a websocket a query or mutation is answered by this result: it is
         # committed before the answer leaves, never after.
         if self.operation is not None and not self._is_subscription():
-            await _finish(self.operation, result if isinstance(result, OperationResult) else None)
+            await _finish(self.operation, result if isinstance(result, RESULT_TYPES) else None)
         yield
 
     def _is_subscription(self) -> bool:
