@@ -138,7 +138,9 @@ async def list_cases(
 async def count_cases(
     *, session: AsyncSession, case_filter: CaseFilter, scope: ColumnElement[bool]
 ) -> int:
-    statement = filtered(select(Case).where(scope), case_filter).with_only_columns(func.count())
+    # Counted from the case table itself: with no filter and an unlimited scope,
+    # a count derived from `select(Case)` lost its FROM and counted one row.
+    statement = filtered(select(func.count()).select_from(Case).where(scope), case_filter)
     return int(await session.scalar(statement) or 0)
 
 

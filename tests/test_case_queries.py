@@ -70,6 +70,30 @@ async def test_pages_neither_skip_nor_repeat_while_cases_arrive(
     assert pages == 3
 
 
+@pytest.mark.parametrize("role", ["POC_OPERATOR", "MAYOR", "ADMIN", "CAMAT:32.75.08"])
+async def test_total_count_without_a_filter_counts_every_case_in_scope(
+    graphql: Any, session: AsyncSession, role: str, shared_data_dir: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from models import Case
+
+    for i in range(3):
+        await make_case(session, title=f"Kasus dihitung {i}")
+    everything = int(await session.scalar(select(func.count()).select_from(Case)) or 0)
+    in_kecamatan = int(
+        await session.scalar(
+            select(func.count()).select_from(Case).where(Case.kecamatan_code == "32.75.08")
+        )
+        or 0
+    )
+    body = await graphql("{ cases(first: 1) { totalCount } }", as_=role)
+    assert "errors" not in body, body
+    expected = in_kecamatan if role.startswith("CAMAT") else everything
+    assert everything >= 3
+    assert body["data"]["cases"]["totalCount"] == expected
+
+
 async def test_page_size_is_capped(graphql: Any) -> None:
     body = await graphql(PAGE, {"first": 101})
     assert body["errors"][0]["message"] == "`first` must be between 1 and 100"
