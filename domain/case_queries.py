@@ -45,6 +45,17 @@ class CaseFilter:
     near: Near | None = None
     text: str | None = None
 
+    def __post_init__(self) -> None:
+        # A moment without an offset would be read as UTC, seven hours off in
+        # Bekasi: refused, as the statistics refuse it.
+        problems = [
+            FieldProblem(name, "must include a time zone offset, e.g. 2026-12-01T00:00:00+07:00")
+            for name, moment in (("createdFrom", self.created_from), ("createdTo", self.created_to))
+            if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None)
+        ]
+        if problems:
+            raise ValidationFailed(problems)
+
 
 @dataclass(frozen=True)
 class CasePage:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import orjson
-from geoalchemy2.functions import ST_AsGeoJSON, ST_SimplifyPreserveTopology
+from geoalchemy2.functions import ST_AsGeoJSON, ST_Multi, ST_SimplifyPreserveTopology
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -84,7 +84,9 @@ async def geometries_as_geojson(
 ) -> dict[int, dict[str, Any]]:
     geom: Any = model.geom
     if simplify_m:
-        geom = ST_SimplifyPreserveTopology(geom, simplify_m / METRES_PER_DEGREE)
+        # Simplifying may leave one ring of a MultiPolygon: the schema promises
+        # a MultiPolygon whatever the tolerance.
+        geom = ST_Multi(ST_SimplifyPreserveTopology(geom, simplify_m / METRES_PER_DEGREE))
     rows = await session.execute(
         select(model.id, ST_AsGeoJSON(geom, GEOJSON_DECIMALS)).where(model.id.in_(ids))
     )

@@ -167,3 +167,14 @@ async def test_a_page_of_100_cases_costs_a_fixed_number_of_statements(
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(selects) <= 6, selects
     assert len(statements) <= 10, statements
+
+
+async def test_created_range_needs_a_time_zone_offset(graphql: Any) -> None:
+    naive = await graphql(PAGE, {"first": 5, "filter": {"createdFrom": "2026-12-01T00:00:00"}})
+    assert naive["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "createdFrom" in naive["errors"][0]["message"]
+    assert "offset" in naive["errors"][0]["message"]
+    aware = await graphql(
+        PAGE, {"first": 5, "filter": {"createdFrom": "2026-12-01T00:00:00+07:00"}}
+    )
+    assert "errors" not in aware, aware

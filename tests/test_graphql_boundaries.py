@@ -173,3 +173,16 @@ async def test_one_structured_log_line_per_operation(
     assert lines[0]["root_field"] == "kecamatanList"
     assert lines[0]["outcome"] == "ok"
     assert lines[0]["duration_ms"] >= 0
+
+
+@pytest.mark.parametrize("simplify_m", [10, 100, 1000, 5000])
+async def test_simplified_geometry_is_always_a_multipolygon(graphql: Any, simplify_m: int) -> None:
+    body = await graphql(
+        "query($m: Float) { kecamatanList { code geometry(simplifyM: $m) } "
+        "kelurahanList { code geometry(simplifyM: $m) } }",
+        {"m": simplify_m},
+    )
+    assert "errors" not in body, body
+    areas = body["data"]["kecamatanList"] + body["data"]["kelurahanList"]
+    assert len(areas) == 12 + 56
+    assert {area["geometry"]["type"] for area in areas} == {"MultiPolygon"}
