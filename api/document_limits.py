@@ -5,14 +5,13 @@ characters and (in production) introspection are validation rules of ours.
 All of them run with validation, which Strawberry caches per document: a
 document that is sent again is not checked again. Only what reads a request's
 variables (a page size given by a variable, NUL characters in values) runs per
-request, just before execution (`RequestLimits`).
+request, just before execution (`request_limit_errors`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +45,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
-from strawberry.types import ExecutionResult
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 from core.errors import CostLimitExceeded, InvalidArguments
 from core.settings import Settings
@@ -78,29 +76,24 @@ def cost_schema(schema: Schema) -> Callable[[], GraphQLSchema]:
     return build
 
 
-class RequestLimits(SchemaExtension):
-    """The limits that read the request's variables, checked before execution:
-    over one, the operation is not executed and the error is its result."""
-
-    def __init__(self, *, schema: Callable[[], GraphQLSchema], max_cost: int) -> None:
-        self.schema = schema
-        self.max_cost = max_cost
-
-    def on_execute(self) -> Iterator[None]:
-        execution = self.execution_context
-        variables = execution.variables
-        if variables:
-            errors = _variable_errors(
-                self.schema(),
-                execution.graphql_document,
-                execution.operation_name,
-                variables,
-                self.max_cost,
-            )
-            if errors:
-                # A result set before execution makes Strawberry skip it.
-                execution.result = ExecutionResult(data=None, errors=errors)
-        yield
+def request_limit_errors(
+    *,
+    schema: GraphQLSchema,
+    document: DocumentNode | None,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    max_cost: int,
+    cost_uses_variables: bool = True,
+) -> list[GraphQLError]:
+    """The limits that read the request's variables, checked before execution;
+    the cost is measured again only where a variable can change it."""
+    if not variables:
+        return []
+    if _contains_nul(variables):
+        return [GraphQLError(NUL_MESSAGE, original_error=InvalidArguments(NUL_MESSAGE))]
+    if not cost_uses_variables:
+        return []
+    return _variable_errors(schema, document, operation_name, variables, max_cost)
 
 
 def _variable_errors(
@@ -266,7 +259,7 @@ def operation_cost(
 def cost_rule(max_cost: int) -> type[ASTValidationRule]:
     """Refuses operations over the cost limit whose cost the document alone
     decides; one whose page size comes from a variable is measured again with
-    the request's variables (`RequestLimits`)."""
+    the request's variables (`request_limit_errors`)."""
 
     class OperationCostLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
@@ -308,62 +301,48 @@ class NulInDocument(ValidationRule):
 
 
 @functools.lru_cache(maxsize=1_024)
-def _parse(query: str, max_tokens: int | None) -> DocumentNode:
+def _parse(query: str, max_tokens: int) -> DocumentNode:
     return parse(query, max_tokens=max_tokens)
 
 
-class CachedDocuments(SchemaExtension):
-    """Documents kept parsed and validated by their text: partner apps and
-    screens send the same few over and over.
-
-    A document that does not parse is left to Strawberry's own parsing, which
-    reports the syntax error as the operation's result (so every other extension
-    sees it) instead of raising out of a hook, as Strawberry's ParserCache does.
-    A text that once validated without error (with this app's rules, which never
-    change) is not validated again; Strawberry's ValidationCache would hash the
-    whole document tree on every request to find out."""
-
-    def __init__(self, *, valid: _ValidTexts) -> None:
-        self.valid = valid
-
-    def on_parse(self) -> Iterator[None]:
-        execution = self.execution_context
-        if execution.graphql_document is None and execution.query:
-            with contextlib.suppress(GraphQLError):
-                execution.graphql_document = _parse(
-                    execution.query, execution.parse_options.get("max_tokens")
-                )
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        execution = self.execution_context
-        query = execution.query
-        if query is not None and query in self.valid:
-            # Errors set, even none, make Strawberry skip its validation.
-            execution.pre_execution_errors = []
-        yield
-        if query is not None and execution.pre_execution_errors == []:
-            self.valid.add(query)
+def cached_parse(query: str, max_tokens: int) -> DocumentNode | None:
+    """The parsed document, kept by its text; None when it does not parse, which
+    is left to Strawberry's own parsing: it reports the syntax error as the
+    operation's result (so every step sees it) instead of raising out of a hook,
+    as Strawberry's ParserCache does."""
+    try:
+        return _parse(query, max_tokens)
+    except GraphQLError:
+        return None
 
 
-class _ValidTexts:
-    """The texts of documents that validated, the least recently used forgotten first."""
+class ValidTexts:
+    """The texts of documents that validated without error, the least recently
+    used forgotten first, each with whether its cost depends on the variables.
+    Validation depends on the text alone (the schema and the rules never change
+    in a process), so a text found here need not be validated again: Strawberry's
+    ValidationCache would hash the whole document tree on every request to find
+    out."""
 
     def __init__(self, maxsize: int) -> None:
         self.maxsize = maxsize
-        self._texts: dict[str, None] = {}
+        self._texts: dict[str, bool] = {}
 
     def __contains__(self, query: str) -> bool:
-        if query not in self._texts:
-            return False
-        self._texts[query] = self._texts.pop(query)  # most recently used last
-        return True
+        return self.cost_uses_variables(query) is not None
 
-    def add(self, query: str) -> None:
-        self._texts[query] = None
+    def cost_uses_variables(self, query: str) -> bool | None:
+        """None when the text is not known to be valid."""
+        uses = self._texts.pop(query, None)
+        if uses is not None:
+            self._texts[query] = uses  # most recently used last
+        return uses
+
+    def add(self, query: str, document: DocumentNode, schema: GraphQLSchema) -> None:
+        self._texts[query] = any(
+            measure_cost(schema, document, definition).uses_variables
+            for definition in document.definitions
+            if isinstance(definition, OperationDefinitionNode)
+        )
         while len(self._texts) > self.maxsize:
             del self._texts[next(iter(self._texts))]
-
-
-def valid_texts(maxsize: int) -> _ValidTexts:
-    return _ValidTexts(maxsize)

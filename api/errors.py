@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionResult
-from strawberry.types.execution import StreamExecutionResult
 
 from api.auth import InvalidCredentials
 from core.errors import (
@@ -82,16 +81,11 @@ def with_code(error: GraphQLError) -> GraphQLError:
     return error
 
 
-class ErrorCodes(SchemaExtension):
-    """Gives every expected error the stable code of its type."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        _apply(self.execution_context.result, with_code)
-
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        _apply(result, with_code)
-        yield
+def give_codes(result: object) -> None:
+    """Gives every expected error of a result the stable code of its type."""
+    errors = getattr(result, "errors", None)
+    if errors:
+        result.errors = [with_code(e) for e in errors]  # type: ignore[attr-defined]
 
 
 class PublicErrors(MaskErrors):
@@ -117,20 +111,3 @@ def hide_suggestions(errors: Iterable[GraphQLError] | None) -> None:
     carry hints."""
     for error in errors or ():
         error.message = _SUGGESTION.sub("", error.message)
-
-
-class HideSuggestions(SchemaExtension):
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        hide_suggestions(result.errors if result is not None else None)
-
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        hide_suggestions(getattr(result, "errors", None))
-        yield
-
-
-def _apply(result: object, change: Any) -> None:
-    errors = getattr(result, "errors", None)
-    if errors:
-        result.errors = [change(e) for e in errors]  # type: ignore[attr-defined]

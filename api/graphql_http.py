@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -18,7 +17,6 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -52,27 +50,22 @@ def is_request_error(result: OperationResult) -> bool:
     return result.data is None and bool(errors) and not any(e.path for e in errors)
 
 
-class HttpStatus(SchemaExtension):
+def set_http_status(context: Context, result: object) -> None:
     """The spec's answer for `application/graphql-response+json`, whose status
     tells a request error (400: nothing was executed; 429: rate limited) from a
     field error (200). Plain `application/json` is always 200."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        context: Context = self.execution_context.context
-        result = self.execution_context.result
-        if (
-            context.response is None
-            or not context.graphql_response_json
-            or not isinstance(result, RESULT_TYPES)
-        ):
-            return
-        context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-        if is_request_error(result):
-            rate_limited = any(
-                (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
-            )
-            context.response.status_code = 429 if rate_limited else 400
+    if (
+        context.response is None
+        or not context.graphql_response_json
+        or not isinstance(result, RESULT_TYPES)
+    ):
+        return
+    context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+    if is_request_error(result):
+        rate_limited = any(
+            (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
+        )
+        context.response.status_code = 429 if rate_limited else 400
 
 
 @dataclass
@@ -177,7 +170,7 @@ class GraphQLView(GraphQL[Context, None]):
         response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
         sub_response: Response,
     ) -> Response:
-        # The operation set its status and media type on `sub_response` (HttpStatus).
+        # The operation set its status and media type on `sub_response` (`set_http_status`).
         return Response(
             self.encode_json(response_data),
             status_code=sub_response.status_code or 200,

@@ -7,14 +7,11 @@ Operation names chosen by clients appear nowhere."""
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import orjson
-from graphql import FieldNode, get_operation_ast
+from graphql import DocumentNode, FieldNode, get_operation_ast
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from strawberry.extensions import SchemaExtension
 
 from api.errors import OperationResult
 
@@ -59,42 +56,17 @@ class Metrics:
 OTHER = "other"
 
 
-class OperationObserver(SchemaExtension):
-    def __init__(self, *, metrics: Metrics, root_fields: Callable[[], frozenset[str]]) -> None:
-        self.metrics = metrics
-        self.root_fields = root_fields
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        context = self.execution_context
-        try:
-            operation_type = context.operation_type.value
-        except RuntimeError:
-            operation_type = "unknown"  # the document did not parse
-        observe_operation(
-            self.metrics,
-            operation_type=operation_type,
-            root_field=self._root_field(),
-            result=context.result,
-            duration=time.perf_counter() - started,
-        )
-
-    def _root_field(self) -> str:
-        context = self.execution_context
-        document = context.graphql_document
-        operation = get_operation_ast(document, context.operation_name) if document else None
-        if operation is None:
-            return OTHER
-        names = {
-            s.name.value
-            for s in operation.selection_set.selections
-            if isinstance(s, FieldNode) and s.name.value != "__typename"
-        }
-        if len(names) != 1 or len(operation.selection_set.selections) != 1:
-            return OTHER
-        (name,) = names
-        return name if name in self.root_fields() else OTHER
+def root_field_label(
+    document: DocumentNode | None, operation_name: str | None, known: frozenset[str]
+) -> str:
+    """The operation's one root field when the schema has it, otherwise `other`."""
+    operation = get_operation_ast(document, operation_name) if document else None
+    if operation is None or len(operation.selection_set.selections) != 1:
+        return OTHER
+    selection = operation.selection_set.selections[0]
+    if isinstance(selection, FieldNode) and selection.name.value in known:
+        return selection.name.value
+    return OTHER
 
 
 def observe_operation(

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
 
 from graphql import (
     DocumentNode,
@@ -31,9 +30,7 @@ from graphql import (
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType
 
 from core.errors import RateLimited
 from core.settings import Settings
@@ -104,20 +101,17 @@ def _response_keys(
     return keys
 
 
-class MutationRateLimit(SchemaExtension):
-    def __init__(self, *, limiter: MutationRateLimiter) -> None:
-        self.limiter = limiter
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        if execution.operation_type is OperationType.MUTATION:
-            context: Context = execution.context
-            cost = mutation_field_count(execution.graphql_document, execution.operation_name)
-            wait_s = await self.limiter.wait_s(caller_identity(context), cost)
-            if wait_s is not None:
-                # A result set before execution makes Strawberry skip it.
-                execution.result = refusal(context, math.ceil(wait_s))
-        yield
+async def rate_limit_refusal(
+    *,
+    limiter: MutationRateLimiter,
+    context: Context,
+    document: DocumentNode | None,
+    operation_name: str | None,
+) -> ExecutionResult | None:
+    """Takes the mutation's tokens; the result to answer instead when there are none."""
+    cost = mutation_field_count(document, operation_name)
+    wait_s = await limiter.wait_s(caller_identity(context), cost)
+    return None if wait_s is None else refusal(context, math.ceil(wait_s))
 
 
 def refusal(context: Context, retry_after_s: int) -> ExecutionResult:

@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.extensions import SchemaExtension
-from strawberry.types.execution import StreamExecutionResult
-from strawberry.types.graphql import OperationType
 
-from api.errors import INTERNAL_MESSAGE, RESULT_TYPES, OperationResult
+from api.errors import INTERNAL_MESSAGE, RESULT_TYPES
 from domain.events import wrote_events
 from live.feed import CASE_EVENTS_CHANNEL
 from schema.context import Context, Operation
@@ -19,58 +15,19 @@ from schema.context import Context, Operation
 logger = logging.getLogger("patriot.transactions")
 
 
-class TransactionPerOperation(SchemaExtension):
-    """One database session and transaction per GraphQL operation, over HTTP and
-    websockets alike: the operations of one socket run concurrently, each in its
-    own transaction, exactly as separate HTTP requests would.
+async def finish_operation(operation: Operation, result: object) -> None:
+    """One database transaction per GraphQL operation, over HTTP and websockets
+    alike: the operations of one socket run concurrently, each in its own
+    transaction, exactly as separate HTTP requests would.
 
     It commits only when the whole operation succeeded; on any error (even a
     partial one) everything the operation wrote is rolled back, so a caller never
     sees half of a mutation applied, and an answered mutation is a committed
     one. Domain code flushes, never commits. Live feeds are woken only after the
     commit, so rolled-back events are never seen. A failed commit turns the
-    result into the masked internal error.
-    """
-
-    def __init__(self) -> None:
-        self.operation: Operation | None = None
-
-    async def on_operation(self) -> AsyncIterator[None]:
-        # The connection's context (a websocket's is shared by all its
-        # operations) is copied for this operation; execution reads it after
-        # this point, so the resolvers see the copy and its own session.
-        context: Context = self.execution_context.context.for_operation()
-        self.execution_context.context = context
-        self.operation = operation = context.operation
-        try:
-            yield
-        finally:
-            await _finish(operation, self.execution_context.result)
-
-    def on_execute(self) -> Iterator[None]:
-        # A subscription lives as long as its socket: each of its reads gets a
-        # short session instead of holding one pooled connection all that time.
-        if self.operation is not None and self._is_subscription():
-            self.operation.short_sessions = True
-        yield
-
-    async def on_stream_result(self, result: StreamExecutionResult) -> AsyncIterator[None]:
-        # Over a websocket a query or mutation is answered by this result: it is
-        # committed before the answer leaves, never after.
-        if self.operation is not None and not self._is_subscription():
-            await _finish(self.operation, result if isinstance(result, RESULT_TYPES) else None)
-        yield
-
-    def _is_subscription(self) -> bool:
-        try:
-            return self.execution_context.operation_type is OperationType.SUBSCRIPTION
-        except RuntimeError:
-            return False  # the document did not parse
-
-
-async def _finish(operation: Operation, result: OperationResult | None) -> None:
-    """Commits the operation's session if the result is a success, otherwise
-    rolls it back; a second call finds nothing left to do."""
+    result into the masked internal error. A second call finds nothing to do."""
+    if not isinstance(result, RESULT_TYPES):
+        result = None
     session = operation.finish()
     if session is None:
         return  # the operation never touched the database, or has ended
