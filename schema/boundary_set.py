@@ -17,8 +17,8 @@ class BoundarySet:
     source: str
     accuracy_note: str
     is_approximate: bool = strawberry.field(
-        description="True for the built-in approximate boundaries; "
-        "import official ones for real use."
+        description="True when whoever imported the set marked it as only an approximation"
+        " of the real boundaries; accuracyNote says how close any set is."
     )
     is_active: bool
     created_at: datetime

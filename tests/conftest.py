@@ -42,15 +42,21 @@ def test_database_url() -> str:
     return url.render_as_string(hide_password=False)
 
 
+SHIPPED_DATA_DIR = ROOT / "seeds" / "data"
+
+
 @pytest.fixture(scope="session")
 def shared_data_dir() -> Path:
+    """The official Bekasi boundaries: PATRIOT_SHARED_DATA_DIR when set, else the
+    shared data beside the checkout, else the copy the project ships as its seed."""
     configured = os.environ.get("PATRIOT_SHARED_DATA_DIR")
-    path = Path(configured) if configured else ROOT.parent / "shared" / "data" / "bekasi"
-    if not (path / "kelurahan.geojson").is_file():
-        pytest.exit(
-            f"official Bekasi boundaries not found in {path}; set PATRIOT_SHARED_DATA_DIR", 2
-        )
-    return path
+    if configured:
+        path = Path(configured)
+        if not (path / "kelurahan.geojson").is_file():
+            pytest.exit(f"PATRIOT_SHARED_DATA_DIR={path} holds no kelurahan.geojson", 2)
+        return path
+    beside = ROOT.parent / "shared" / "data" / "bekasi"
+    return beside if (beside / "kelurahan.geojson").is_file() else SHIPPED_DATA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -1,67 +1,91 @@
+"""The shipped boundary seed: the official Kota Bekasi kelurahan, loaded once and
+activated only where no set is active."""
+
 from __future__ import annotations
 
-import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import shapely
 from geoalchemy2 import Geography
-from geoalchemy2.shape import from_shape
-from shapely import MultiPolygon, Point, Polygon, box
+from shapely import MultiPolygon, box
 from sqlalchemy import cast, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.areas import AreaInput, BoundarySetInput
+from geo.coordinates import LatLon
+from geo.importer import ImportPlan
+from geo.lookup import Located, locate_point
 from geo.store import activate_boundary_set, active_boundary_set_id, write_boundary_set
-from models import Base, BoundarySet, Kelurahan
-from seeds.approximate import (
-    OUTLINE_FILE,
-    POINTS_FILE,
-    build_approximate_boundaries,
-    read_city_outline,
-    read_kelurahan_facts,
-)
-from seeds.loader import load_seeds
+from models import Base, BoundarySet, Kecamatan, Kelurahan
+from seeds.loader import KECAMATAN_FILE, KELURAHAN_FILE, load_seeds, plan_seed_boundaries
 
+# Kelurahan per kecamatan in the Kemendagri list; the numbers within a
+# kecamatan have gaps, so only the counts and the codes themselves are checked.
+KELURAHAN_PER_KECAMATAN = {
+    "32.75.01": 4,
+    "32.75.02": 5,
+    "32.75.03": 6,
+    "32.75.04": 5,
+    "32.75.05": 4,
+    "32.75.06": 4,
+    "32.75.07": 4,
+    "32.75.08": 5,
+    "32.75.09": 6,
+    "32.75.10": 5,
+    "32.75.11": 4,
+    "32.75.12": 4,
+}
+BANTARGEBANG_KELURAHAN = ["32.75.07.1003", "32.75.07.1004", "32.75.07.1007", "32.75.07.1008"]
+# Official area of Kota Bekasi (BIG, 2024); the union of the simplified
+# kelurahan is 0.02 % larger.
+CITY_AREA_KM2 = 213.036
+# Bounding box of the kelurahan file (min lon, min lat, max lon, max lat).
+CITY_BOUNDS = (106.897783, -6.398524, 107.042390, -6.172188)
 # Degrees squared; about 1 m² at Bekasi's latitude.
 AREA_TOLERANCE = 1e-10
 
 
 @pytest.fixture(scope="module")
-def seed() -> BoundarySetInput:
-    return build_approximate_boundaries()
+def plan() -> ImportPlan:
+    return plan_seed_boundaries()
 
 
 @pytest.fixture(scope="module")
-def outline() -> Polygon:
-    return read_city_outline()
+def seed(plan: ImportPlan) -> BoundarySetInput:
+    assert plan.ok, plan.summary()
+    assert plan.boundary_set is not None
+    return plan.boundary_set
 
 
-def _csv_rows() -> list[dict[str, str]]:
-    with POINTS_FILE.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def test_shipped_files_are_the_shared_data(shared_data_dir: Path) -> None:
+    if shared_data_dir.resolve() == KELURAHAN_FILE.parent.resolve():
+        pytest.skip("no shared Bekasi data to compare with: the tests use the shipped copy")
+    for shipped in (KELURAHAN_FILE, KECAMATAN_FILE):
+        assert shipped.read_bytes() == (shared_data_dir / shipped.name).read_bytes(), shipped.name
 
 
-def test_shipped_facts_match_the_shared_data(shared_data_dir: Path) -> None:
-    facts = shared_data_dir / "facts"
-    assert POINTS_FILE.read_bytes() == (facts / "kelurahan_points.csv").read_bytes()
-    assert OUTLINE_FILE.read_bytes() == (facts / "city_outline.geojson").read_bytes()
-    assert json.loads(OUTLINE_FILE.read_text())["properties"]["code"] == "32.75"
+def test_the_importer_takes_the_files_as_they_are(plan: ImportPlan) -> None:
+    assert plan.ok, plan.summary()
+    assert plan.repairs == []
 
 
-def test_counts_and_codes_follow_the_facts(seed: BoundarySetInput) -> None:
-    rows = _csv_rows()
-    assert len(seed.kelurahan) == 56
-    assert len(seed.kecamatan) == 12
-    assert [area.code for area in seed.kelurahan] == [row["code"] for row in rows]
-    assert [area.name for area in seed.kelurahan] == [row["name"] for row in rows]
-    assert {area.code for area in seed.kecamatan} == {row["kecamatan_code"] for row in rows}
-    assert {(area.code, area.name) for area in seed.kecamatan} == {
-        (row["kecamatan_code"], row["kecamatan"]) for row in rows
-    }
+def test_counts_and_codes(seed: BoundarySetInput) -> None:
+    kelurahan = [area.code for area in seed.kelurahan]
+    assert len(kelurahan) == len(set(kelurahan)) == 56
+    assert [area.code for area in seed.kecamatan] == sorted(KELURAHAN_PER_KECAMATAN)
+    assert Counter(area.parent_code for area in seed.kelurahan) == KELURAHAN_PER_KECAMATAN
     for area in seed.kelurahan:
-        assert area.parent_code == area.code[:8]
+        assert area.code.startswith(f"{area.parent_code}."), area.code
+    assert [code for code in kelurahan if code.startswith("32.75.07.")] == BANTARGEBANG_KELURAHAN
+
+
+def test_kecamatan_names_agree_between_the_files(seed: BoundarySetInput) -> None:
+    features = json.loads(KELURAHAN_FILE.read_text(encoding="utf-8"))["features"]
+    named = {(f["properties"]["kecamatan_code"], f["properties"]["kecamatan"]) for f in features}
+    assert {(area.code, area.name) for area in seed.kecamatan} == named
 
 
 def test_geometries_are_valid_multipolygons(seed: BoundarySetInput) -> None:
@@ -71,46 +95,20 @@ def test_geometries_are_valid_multipolygons(seed: BoundarySetInput) -> None:
         assert not area.geometry.is_empty, area.code
 
 
-def test_interior_points_are_inside_the_outline(outline: Polygon) -> None:
-    for row in _csv_rows():
-        assert outline.contains(Point(float(row["lon"]), float(row["lat"]))), row["code"]
-
-
-def test_each_interior_point_lies_in_its_own_cell_only(seed: BoundarySetInput) -> None:
-    cells = {area.code: area.geometry for area in seed.kelurahan}
-    for fact in read_kelurahan_facts():
-        owners = [code for code, cell in cells.items() if cell.covers(fact.point)]
-        assert owners == [fact.code]
-
-
-def test_kelurahan_tile_the_outline(seed: BoundarySetInput, outline: Polygon) -> None:
-    cells = [area.geometry for area in seed.kelurahan]
-    union = shapely.union_all(cells)
-    assert isinstance(union, Polygon)
-    assert len(union.interiors) == 0
-    assert outline.difference(union).area < AREA_TOLERANCE
-    # The cells are clipped to the outline grown by about 11 cm, nothing more.
-    assert union.difference(outline).area < outline.length * 2e-6
-    # No overlaps: the parts add up to the whole.
-    assert sum(cell.area for cell in cells) == pytest.approx(union.area, abs=AREA_TOLERANCE)
-
-
-def test_kecamatan_are_unions_of_their_kelurahan(seed: BoundarySetInput) -> None:
-    kelurahan_union = shapely.union_all([area.geometry for area in seed.kelurahan])
-    kecamatan_union = shapely.union_all([area.geometry for area in seed.kecamatan])
-    assert kecamatan_union.symmetric_difference(kelurahan_union).area < AREA_TOLERANCE
+def test_kecamatan_are_the_union_of_their_kelurahan(seed: BoundarySetInput) -> None:
     for kecamatan in seed.kecamatan:
         members = [area.geometry for area in seed.kelurahan if area.parent_code == kecamatan.code]
-        union = shapely.union_all(members)
-        assert union.symmetric_difference(kecamatan.geometry).area < AREA_TOLERANCE
+        difference = shapely.union_all(members).symmetric_difference(kecamatan.geometry)
+        assert difference.area < AREA_TOLERANCE, kecamatan.code
 
 
-def test_the_seed_is_marked_approximate_and_stable(seed: BoundarySetInput) -> None:
-    assert seed.is_approximate
-    assert seed.source.startswith("seed: ")
-    assert "python -m geo <kelurahan.geojson>" in seed.accuracy_note
-    assert "hundreds of metres" in seed.accuracy_note
-    assert build_approximate_boundaries().content_hash == seed.content_hash
+def test_the_set_names_its_source_and_is_not_approximate(seed: BoundarySetInput) -> None:
+    assert not seed.is_approximate
+    assert "github.com/cahyadsn/wilayah_boundaries" in seed.source
+    assert "3c5a7960f4d227a38489094d84252bdbb3f978a5" in seed.source
+    assert "simplified" in seed.accuracy_note
+    assert "11 m" in seed.accuracy_note
+    assert plan_seed_boundaries().boundary_set == seed
 
 
 def _square_set() -> BoundarySetInput:
@@ -132,14 +130,19 @@ async def _count(session: AsyncSession, model: type[Base]) -> int:
     return count
 
 
-async def test_load_seeds_twice_creates_once(session: AsyncSession) -> None:
-    # Other tests may have committed an active set; start from a city without one.
+async def _without_an_active_set(session: AsyncSession) -> None:
+    # Other tests may have committed an active set; this test's transaction hides it.
     await session.execute(update(BoundarySet).values(is_active=False))
+
+
+async def test_load_seeds_twice_creates_once(session: AsyncSession) -> None:
+    await _without_an_active_set(session)
     first = await load_seeds(session=session)
     assert first.boundaries.created
     assert first.boundaries.activated
     sets = await _count(session, BoundarySet)
     kelurahan = await _count(session, Kelurahan)
+    kecamatan = await _count(session, Kecamatan)
 
     second = await load_seeds(session=session)
     assert not second.boundaries.created
@@ -147,18 +150,23 @@ async def test_load_seeds_twice_creates_once(session: AsyncSession) -> None:
     assert second.boundaries.boundary_set_id == first.boundaries.boundary_set_id
     assert await _count(session, BoundarySet) == sets
     assert await _count(session, Kelurahan) == kelurahan
+    assert await _count(session, Kecamatan) == kecamatan
+    set_id = first.boundaries.boundary_set_id
     assert second.lines()[:1] == [
-        f"boundaries: approximate set {first.boundaries.boundary_set_id} already present and active"
+        f"boundaries: boundary set {set_id} (official, from seeds/data) already present and active"
     ]
 
     row = (
         await session.execute(
             select(
-                BoundarySet.is_approximate, BoundarySet.is_active, BoundarySet.kelurahan_count
-            ).where(BoundarySet.id == first.boundaries.boundary_set_id)
+                BoundarySet.is_approximate,
+                BoundarySet.is_active,
+                BoundarySet.kecamatan_count,
+                BoundarySet.kelurahan_count,
+            ).where(BoundarySet.id == set_id)
         )
     ).one()
-    assert tuple(row) == (True, True, 56)
+    assert tuple(row) == (False, True, 12, 56)
 
 
 async def test_load_seeds_never_replaces_an_active_set(session: AsyncSession) -> None:
@@ -181,7 +189,7 @@ async def test_load_seeds_activates_a_present_seed_when_none_is_active(
     session: AsyncSession,
 ) -> None:
     first = await load_seeds(session=session)
-    await session.execute(update(BoundarySet).values(is_active=False))
+    await _without_an_active_set(session)
 
     again = await load_seeds(session=session)
     assert not again.boundaries.created
@@ -189,20 +197,46 @@ async def test_load_seeds_activates_a_present_seed_when_none_is_active(
     assert await active_boundary_set_id(session=session) == first.boundaries.boundary_set_id
 
 
-async def test_postgis_agrees_the_seed_covers_the_city(
-    session: AsyncSession, outline: Polygon
-) -> None:
-    result = await load_seeds(session=session)
-    in_set = Kelurahan.boundary_set_id == result.boundaries.boundary_set_id
-    city = from_shape(outline, srid=4326)
+async def test_postgis_agrees_the_seed_covers_the_city(session: AsyncSession) -> None:
+    await _without_an_active_set(session)
+    set_id = (await load_seeds(session=session)).boundaries.boundary_set_id
+    in_set = Kelurahan.boundary_set_id == set_id
+    city = select(func.ST_Union(Kelurahan.geom)).where(in_set).scalar_subquery()
 
-    covers = await session.scalar(
-        select(func.ST_Covers(func.ST_Union(Kelurahan.geom), city)).where(in_set)
+    city_km2 = await session.scalar(select(func.ST_Area(cast(city, Geography)) / 1e6))
+    assert city_km2 == pytest.approx(CITY_AREA_KM2, rel=1e-3)
+    bounds = (
+        await session.execute(
+            select(func.ST_XMin(city), func.ST_YMin(city), func.ST_XMax(city), func.ST_YMax(city))
+        )
+    ).one()
+    assert tuple(bounds) == pytest.approx(CITY_BOUNDS, abs=1e-6)
+
+    # The kecamatan cover the same city, sliver for sliver.
+    kecamatan = (
+        select(func.ST_Union(Kecamatan.geom))
+        .where(Kecamatan.boundary_set_id == set_id)
+        .scalar_subquery()
     )
-    assert covers is True
+    apart = await session.scalar(select(func.ST_Area(func.ST_SymDifference(city, kecamatan))))
+    assert apart is not None
+    assert apart < AREA_TOLERANCE
 
-    seeded_km2 = await session.scalar(select(func.sum(Kelurahan.area_km2)).where(in_set))
-    outline_km2 = await session.scalar(select(func.ST_Area(cast(city, Geography)) / 1e6))
-    assert seeded_km2 is not None
-    assert outline_km2 is not None
-    assert seeded_km2 == pytest.approx(outline_km2, rel=0.005)
+
+async def test_a_first_run_routes_each_kelurahan_to_itself(
+    session: AsyncSession, seed: BoundarySetInput
+) -> None:
+    await _without_an_active_set(session)
+    await load_seeds(session=session)
+    wrong: list[str] = []
+    for area in seed.kelurahan:
+        # Inside this kelurahan only, as the data's own survey of its slivers found.
+        inside = area.geometry.representative_point()
+        result = await locate_point(
+            session=session, point=LatLon(lat=inside.y, lon=inside.x), snap_tolerance_m=50.0
+        )
+        if not (isinstance(result, Located) and result.kelurahan_code == area.code):
+            wrong.append(f"{area.code}: {result}")
+        elif result.snapped:
+            wrong.append(f"{area.code} was snapped")
+    assert wrong == []
