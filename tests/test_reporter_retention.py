@@ -5,8 +5,11 @@ processes sweep."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +20,10 @@ from starlette.applications import Starlette
 from api.sweeper import Sweeper
 from core.settings import Settings
 from domain.reporter_rights import erase_expired_reporters
-from models import Case, CaseEvent, CaseStatus, ReporterErasure
+from models import Case, CaseEvent, CaseStatus, EventType, ReporterErasure
 from tests.conftest import wipe_committed_cases
 from tests.factories import make_case
+from tests.servers import Server, running_servers
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
@@ -139,3 +143,61 @@ async def test_processes_sweeping_at_once_erase_each_reporter_once(engine: Async
             select(func.count()).select_from(Case).where(Case.reporter_phone.is_not(None))
         )
         assert left == 0
+
+
+def _retention_logs(server: Server) -> list[dict[str, Any]]:
+    found = []
+    for line in server.log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("event") == "retention":
+                    found.append(record)
+    return found
+
+
+@pytest.mark.usefixtures("committed")
+async def test_two_server_processes_erase_each_reporter_once(
+    engine: AsyncEngine, test_database_url: str, tmp_path: Path
+) -> None:
+    with running_servers(
+        2,
+        database_url=test_database_url,
+        tmp_path=tmp_path,
+        PATRIOT_SWEEPER_ENABLED="true",
+        PATRIOT_SWEEP_INTERVAL_S="0.2",
+        PATRIOT_RETENTION_BATCH_SIZE=str(BATCH),
+        PATRIOT_LOG_LEVEL="INFO",
+    ) as servers:
+        # Committed in small chunks while both processes sweep.
+        for _ in range(CASES // 10):
+            async with AsyncSession(bind=engine, expire_on_commit=False) as session:
+                for case in [await make_case(session) for _ in range(10)]:
+                    await _settle(session, case, CaseStatus.CLOSED, 400 * DAY)
+                await session.commit()
+            await asyncio.sleep(0.05)
+        async with asyncio.timeout(30):
+            while True:
+                async with engine.connect() as conn:
+                    left = await conn.scalar(
+                        select(func.count())
+                        .select_from(Case)
+                        .where(Case.reporter_phone.is_not(None))
+                    )
+                if left == 0:
+                    break
+                await asyncio.sleep(0.2)
+
+    async with engine.connect() as conn:
+        erasures = Counter(await conn.scalars(select(ReporterErasure.case_id)))
+        events = Counter(
+            await conn.scalars(
+                select(CaseEvent.case_id).where(CaseEvent.type == EventType.REPORTER_ERASED.value)
+            )
+        )
+        case_ids = list(await conn.scalars(select(Case.id)))
+    assert len(case_ids) == CASES
+    assert erasures == events == Counter(case_ids)
+    # What each process says it did adds up to the work, and both took part.
+    done = [sum(r["reporters_erased"] for r in _retention_logs(s)) for s in servers]
+    assert sum(done) == CASES and all(done), done
