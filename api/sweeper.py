@@ -1,5 +1,5 @@
 """The background sweep of each server process: escalations and automatic closing,
-then the refresh of the statistics rollup.
+then the retention of personal data, then the refresh of the statistics rollup.
 
 Every process runs one; they share the work without coordination because the
 domain functions lock cases with SKIP LOCKED. A sweep is one short transaction
@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
 from core.settings import Settings
+from domain.access_log import prune_access_log
 from domain.escalation import (
     DEFAULT_BATCH_SIZE,
     auto_close_resolved,
@@ -30,6 +31,7 @@ from domain.escalation import (
     load_holidays,
 )
 from domain.events import wrote_events
+from domain.reporter_rights import erase_expired_reporters
 from domain.stats_rollup import refresh_rollup
 from domain.working_days import JAKARTA
 
@@ -56,6 +58,14 @@ class SweepResult:
     @property
     def full_batch(self) -> bool:
         return max(self.escalated_cases, self.closed) >= DEFAULT_BATCH_SIZE
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    reporters_erased: int
+    access_records_pruned: int
+    full_batch: bool
+    duration_ms: float
 
 
 class Sweeper:
@@ -123,6 +133,41 @@ class Sweeper:
                 await pubsub.publish(LIVE_FEED_CHANNEL)
         return result
 
+    async def apply_retention(self, *, now: datetime | None = None) -> RetentionResult:
+        """Erase the reporters of cases settled longer ago than they are kept, and
+        forget who saw personal data longer ago than that is kept: one short
+        transaction, each case and record taken by one process only (SKIP LOCKED)."""
+        started = time.perf_counter()
+        now = now or datetime.now(UTC)
+        settings = self._settings
+        async with self._app.state.session_factory() as session:
+            async with session.begin():
+                erased = await erase_expired_reporters(
+                    session=session,
+                    now=now,
+                    retention_days=settings.reporter_retention_days,
+                    batch_size=settings.retention_batch_size,
+                )
+                pruned = await prune_access_log(
+                    session=session,
+                    before=now - timedelta(days=settings.personal_data_access_retention_days),
+                    batch_size=settings.retention_batch_size,
+                )
+            woke = wrote_events(session)
+        result = RetentionResult(
+            reporters_erased=len(erased),
+            access_records_pruned=pruned,
+            full_batch=max(len(erased), pruned) >= settings.retention_batch_size,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        busy = bool(result.reporters_erased or result.access_records_pruned)
+        _log("retention", result.__dict__, level=logging.INFO if busy else logging.DEBUG)
+        if woke:
+            pubsub = getattr(self._app.state, "pubsub", None)
+            if pubsub is not None:
+                await pubsub.publish(LIVE_FEED_CHANNEL)
+        return result
+
     async def refresh_statistics(self, *, now: datetime | None = None) -> None:
         """Add the cases settled since the last refresh to the statistics rollup: in a
         transaction of its own, REPEATABLE READ so that the snapshot it records is the
@@ -159,6 +204,14 @@ class Sweeper:
                 # The message may quote statement parameters: only on request.
                 logger.debug("sweep failure", exc_info=True)
                 continue
+            try:
+                retention = await self.apply_retention()
+            except Exception as error:  # the next sweep tries again
+                _log("retention_failed", {"error": type(error).__name__}, level=logging.ERROR)
+                logger.debug("retention failure", exc_info=True)
+            else:
+                if retention.full_batch:
+                    delay = 0
             try:
                 await self.refresh_statistics()
             except Exception as error:  # the next sweep refreshes again

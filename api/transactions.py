@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import asyncpg
 from graphql import GraphQLError
@@ -8,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import INTERNAL_MESSAGE, RESULT_TYPES
+from domain.access_log import record_access
 from domain.events import wrote_events
 from live.feed import CASE_EVENTS_CHANNEL
 from schema.context import Context, Operation
@@ -24,16 +26,22 @@ async def finish_operation(operation: Operation, result: object) -> None:
     partial one) everything the operation wrote is rolled back, so a caller never
     sees half of a mutation applied, and an answered mutation is a committed
     one. Domain code flushes, never commits. Live feeds are woken only after the
-    commit, so rolled-back events are never seen. A failed commit turns the
+    commit, so rolled-back events are never seen. Which reporters the answer
+    shows is recorded in the same transaction (in one of its own when the rest is
+    rolled back but a partial answer still shows them). A failed commit turns the
     result into the masked internal error. A second call finds nothing to do."""
     if not isinstance(result, RESULT_TYPES):
         result = None
     session = operation.finish()
     if session is None:
         return  # the operation never touched the database, or has ended
+    sightings = operation.reporter_sightings
+    record_apart = False
     try:
         if result is not None and not result.errors and session.in_transaction():
             try:
+                if sightings:
+                    await _record_sightings(session, operation)
                 await session.commit()
             except SQLAlchemyError:
                 logger.exception("commit failed")
@@ -45,8 +53,27 @@ async def finish_operation(operation: Operation, result: object) -> None:
                 await _wake_live_feeds(operation.context)
         else:
             await _discard(session)
+            # A partial answer may still show reporters: that is recorded anyway.
+            record_apart = bool(sightings) and result is not None and result.data is not None
     finally:
         await session.close()
+    if record_apart and result is not None:
+        try:
+            async with operation.context.session_factory() as apart, apart.begin():
+                await _record_sightings(apart, operation)
+        except (OSError, SQLAlchemyError, asyncpg.PostgresError):
+            # Not shown unless recorded.
+            logger.exception("could not record who saw personal data")
+            result.data = None
+
+
+async def _record_sightings(session: AsyncSession, operation: Operation) -> None:
+    await record_access(
+        session=session,
+        principal=operation.context.principal,
+        sightings=operation.reporter_sightings,
+        at=datetime.now(UTC),
+    )
 
 
 async def _discard(session: AsyncSession) -> None:

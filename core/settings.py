@@ -62,6 +62,24 @@ class Settings(BaseSettings):
     )
     sweeper_enabled: bool = True
 
+    # Personal data (UU No. 27/2022): how long reporters' details and the record of
+    # who saw them are kept. Reporter details of a case whose status is final
+    # (CLOSED, REJECTED, DUPLICATE) and that has not changed for this long are
+    # erased by the sweeper.
+    reporter_retention_days: int = Field(default=365, ge=1, le=36_500)
+    personal_data_access_retention_days: int = Field(
+        default=730,
+        ge=1,
+        le=36_500,
+        description="How long the record of who saw reporters' details is kept.",
+    )
+    retention_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Cases erased, or access records pruned, per sweep and process.",
+    )
+
     # Live feeds: "postgres" (LISTEN/NOTIFY, shared by every process on the database)
     # or "memory" (one process only, for tests).
     pubsub_url: str = Field(default="postgres://", pattern=r"^(postgres|memory)://")

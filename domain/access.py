@@ -52,6 +52,9 @@ class Action(StrEnum):
     SUPPORT = "SUPPORT"
     RATE = "RATE"
     ADMINISTER = "ADMINISTER"  # reference data, boundary activation
+    HIDE_REPORTER = "HIDE_REPORTER"
+    ERASE_REPORTER = "ERASE_REPORTER"
+    AUDIT_PERSONAL_DATA = "AUDIT_PERSONAL_DATA"  # who saw reporters, erasures
 
 
 PARTNER = "PARTNER"
@@ -77,6 +80,11 @@ PERMISSIONS: dict[Action, frozenset[str]] = {
     Action.SUPPORT: frozenset({PARTNER}),
     Action.RATE: frozenset({PARTNER}),
     Action.ADMINISTER: frozenset({Role.ADMIN}),
+    # The reporter's rights (UU No. 27/2022), used by the partner app the citizen
+    # reported through, or by the POC on the citizen's behalf.
+    Action.HIDE_REPORTER: frozenset({Role.POC_OPERATOR, PARTNER}),
+    Action.ERASE_REPORTER: frozenset({Role.POC_OPERATOR, PARTNER}),
+    Action.AUDIT_PERSONAL_DATA: frozenset({Role.ADMIN}),
 }
 
 

@@ -16,6 +16,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from domain.event_feed import (
     FeedPosition,
 )
+from live.audit import record_subscriber
 from live.groups import SOCKET_GONE, End, Outcome, StreamStarter, next_prefix
 from live.sharing import FeedRoot, ShareKey, share_key
 from schema.context import Context
@@ -61,6 +62,12 @@ class SharedSubscriptionsHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _run_member(self, operation: Operation[Context, None], key: ShareKey) -> Outcome:
         socket = self.context.request
         assert isinstance(socket, WebSocket)
+        # The group's execution runs for its founder only: each member is recorded here.
+        await record_subscriber(
+            session_factory=self.context.session_factory,
+            principal=self.context.principal,
+            query=operation.query,
+        )
         shared = self.context.services.shared_subscriptions
         group, member = shared.join(
             key,

@@ -1,6 +1,7 @@
 from models.base import Base
 from models.boundaries import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
 from models.cases import (
+    FINAL_STATUSES,
     OPEN_STATUSES,
     Case,
     CaseEvent,
@@ -10,6 +11,7 @@ from models.cases import (
     RejectionReason,
     TicketCounter,
 )
+from models.personal_data import PersonalDataAccess, ReporterErasure
 from models.reference import (
     KELURAHAN_OFFICE_CODE,
     Category,
@@ -23,6 +25,7 @@ from models.reference import (
 from models.stats import CaseStatsDay, CaseStatsRollup
 
 __all__ = [
+    "FINAL_STATUSES",
     "KELURAHAN_OFFICE_CODE",
     "OPEN_STATUSES",
     "Base",
@@ -42,8 +45,10 @@ __all__ = [
     "KelurahanPiece",
     "Partner",
     "PartnerKey",
+    "PersonalDataAccess",
     "RejectionReason",
     "ReportKind",
+    "ReporterErasure",
     "RoutingRule",
     "TicketCounter",
 ]

@@ -44,6 +44,9 @@ class CaseStatus(StrEnum):
     DUPLICATE = "DUPLICATE"
 
 
+# No action leads out of these.
+FINAL_STATUSES = frozenset({CaseStatus.CLOSED, CaseStatus.REJECTED, CaseStatus.DUPLICATE})
+
 OPEN_STATUSES = frozenset(
     {
         CaseStatus.RECEIVED,
@@ -74,6 +77,9 @@ class EventType(StrEnum):
     SUPPORTED = "SUPPORTED"
     RATED = "RATED"
     ESCALATED = "ESCALATED"
+    # The reporter's rights (UU No. 27/2022): the details never enter the log.
+    REPORTER_HIDDEN = "REPORTER_HIDDEN"
+    REPORTER_ERASED = "REPORTER_ERASED"
 
 
 class RejectionReason(StrEnum):
@@ -135,6 +141,8 @@ class Case(Base):
     reporter_name: Mapped[str | None] = mapped_column(Text)
     reporter_phone: Mapped[str | None] = mapped_column(String(20))
     reporter_email: Mapped[str | None] = mapped_column(Text)
+    # Set once, when the reporter's details were erased (on request or by retention).
+    reporter_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     anonymous: Mapped[bool] = mapped_column(Boolean)
     confidential: Mapped[bool] = mapped_column(Boolean)
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -247,6 +255,15 @@ class Case(Base):
             "ix_case_settled_txid",
             "settled_txid",
             postgresql_where=text("settled_txid IS NOT NULL"),
+        ),
+        # Settled cases whose reporter details the retention sweep has yet to erase.
+        Index(
+            "ix_case_reporter_retention",
+            "updated_at",
+            postgresql_where=text(
+                "status IN ('CLOSED', 'REJECTED', 'DUPLICATE') AND (reporter_name IS NOT NULL "
+                "OR reporter_phone IS NOT NULL OR reporter_email IS NOT NULL)"
+            ),
         ),
         # A city heatmap over a time range reads only this.
         Index(

@@ -20,6 +20,7 @@ from schema.holiday import HolidayQuery
 from schema.kecamatan import KecamatanQuery
 from schema.kelurahan import KelurahanQuery
 from schema.location import LocationQuery
+from schema.personal_data import PersonalDataMutation, PersonalDataQuery
 from schema.public_case import PublicCaseQuery
 from schema.routing_rule import ReferenceMutation, RoutingRuleQuery
 from schema.scalars import SCALARS
@@ -41,12 +42,19 @@ class Query(
     RoutingRuleQuery,
     HolidayQuery,
     StatsQuery,
+    PersonalDataQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(SubmitReportMutation, CaseActionMutation, ReferenceMutation, BoundarySetMutation):
+class Mutation(
+    SubmitReportMutation,
+    CaseActionMutation,
+    ReferenceMutation,
+    BoundarySetMutation,
+    PersonalDataMutation,
+):
     pass
 
 

@@ -142,7 +142,17 @@ class Case:
             return None
         if m.reporter_name is None and m.reporter_phone is None and m.reporter_email is None:
             return None
+        # Who saw personal data is recorded (UU No. 27/2022): by the API, in this
+        # operation's transaction; for live feeds, when a socket subscribes.
+        info.context.operation.saw_reporter(m.id, info.path, info.operation)
         return Reporter(name=m.reporter_name, phone=m.reporter_phone, email=m.reporter_email)
+
+    @strawberry.field(
+        description="When the reporter's details were erased, on request or because the "
+        "case was settled longer ago than they are kept; null while they are kept."
+    )
+    def reporter_erased_at(self) -> datetime | None:
+        return self.model.reporter_erased_at
 
     @strawberry.field(description="Human-readable ticket number, e.g. BKS-2611-000123.")
     def ticket(self) -> str:

@@ -7,6 +7,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from graphql import FieldNode, InlineFragmentNode, OperationDefinitionNode, SelectionNode
+from graphql.pyutils import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -17,6 +19,7 @@ from strawberry.dataloader import DataLoader
 from core.settings import Settings
 from domain import case_queries
 from domain.access import ANONYMOUS, Action, Principal
+from domain.access_log import Sighting
 from domain.reference_cache import ReferenceCache
 from geo import boundaries
 from geo.boundary_index import BoundaryIndex, BoundaryIndexKeeper
@@ -119,6 +122,16 @@ class Operation:
         self._lock = asyncio.Lock()
         self._loaders: Loaders | None = None
         self._finished = False
+        # Reporters this operation showed, written with its transaction (api.transactions).
+        self.reporter_sightings: set[Sighting] = set()
+
+    def saw_reporter(self, case_id: int, path: Path, operation: OperationDefinitionNode) -> None:
+        """A resolver at `path` of `operation` shows the reporter of the case."""
+        # A subscription is recorded once per socket when it subscribes (live.audit):
+        # collecting its every event here would grow for as long as the socket lives.
+        if not self.short_sessions:
+            sighting = Sighting(case_id=case_id, operation=_root_field(path, operation))
+            self.reporter_sightings.add(sighting)
 
     @asynccontextmanager
     async def db(self) -> AsyncIterator[AsyncSession]:
@@ -151,6 +164,22 @@ class Operation:
         self._finished = True
         session, self._session = self._session, None
         return session
+
+
+def _root_field(path: Path, operation: OperationDefinitionNode) -> str:
+    """The name of the root field a path starts under (the path has its alias)."""
+    while path.prev is not None:
+        path = path.prev
+    key = str(path.key)
+    pending: list[SelectionNode] = list(operation.selection_set.selections)
+    while pending:
+        selection = pending.pop()
+        if isinstance(selection, FieldNode):
+            if (selection.alias or selection.name).value == key:
+                return selection.name.value
+        elif isinstance(selection, InlineFragmentNode):
+            pending.extend(selection.selection_set.selections)
+    return key  # under a named fragment: its response key
 
 
 class Loaders:

@@ -13,6 +13,7 @@ from domain.access import case_scope, sees_case
 from domain.case_counts import CountGroup, GroupCount, open_case_counts
 from domain.case_queries import CaseFilter
 from domain.event_feed import FeedFilter, FeedItem, FeedPosition, read_after
+from live.audit import record_subscriber
 from live.feed import FellBehind
 from live.sharing import FeedRoot
 from schema.case import BBoxInput, Case, CaseEvent, CaseFilterInput, CaseStatus
@@ -119,6 +120,12 @@ class Subscription:
         # Set when the live feed runs this execution for a group of sockets or
         # for one that left its group (see live/handler.py).
         root = info.root_value if isinstance(info.root_value, FeedRoot) else None
+        if root is None and info.query is not None:
+            # Strawberry runs it for this one socket; members of a shared execution
+            # are recorded as they join (live/handler.py).
+            await record_subscriber(
+                session_factory=context.session_factory, principal=principal, query=info.query
+            )
         if after:
             resume_from: FeedPosition | None = FeedPosition.from_cursor(after)
         else:

@@ -72,6 +72,8 @@ MUTATIONS: dict[Action, tuple[str, dict[str, Any]]] = {
     Action.MARK_DUPLICATE: ("mergeDuplicate(ticket: $ticket, intoTicket: $other)", {}),
     Action.SUPPORT: ('supportCase(ticket: $ticket, citizenId: "warga-1")', {}),
     Action.RATE: ("rateCase(ticket: $ticket, rating: 5)", {}),
+    Action.HIDE_REPORTER: ("hideReporter(ticket: $ticket)", {}),
+    Action.ERASE_REPORTER: ('eraseReporter(ticket: $ticket, reason: "permintaan pelapor")', {}),
 }
 REFUSED = {"FORBIDDEN", "UNAUTHENTICATED"}
 
