@@ -24,7 +24,8 @@ from api.pipeline import build_operation_schema
 from api.poc import poc_routes
 from api.rate_limit import MutationRateLimiter
 from api.sweeper import Sweeper
-from core.database import create_engine, create_session_factory
+from core.database import create_engine, create_session_factory, database_unavailable
+from core.errors import NoActiveBoundarySet
 from core.settings import Settings
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
@@ -120,7 +121,7 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, str] = {}
+        checks = {"database": "unknown", "boundary_set": "unknown"}
         try:
             async with request.app.state.session_factory() as session:
                 await session.execute(text("SELECT 1"))
@@ -128,10 +129,18 @@ def create_app(settings: Settings) -> Starlette:
                 await active_set_id(session=session)
                 checks["boundary_set"] = "ok"
         except Exception as error:  # readiness reports any failure, it never raises
-            checks.setdefault("database", "unreachable")
-            checks.setdefault("boundary_set", "missing")
+            if checks["database"] != "ok":
+                checks["database"] = "unreachable" if database_unavailable(error) else "error"
+            else:
+                checks["boundary_set"] = (
+                    "missing" if isinstance(error, NoActiveBoundarySet) else "error"
+                )
             logger.warning("not ready: %s", type(error).__name__)
-            return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "checks": checks},
+                status_code=503,
+                headers={"Retry-After": str(settings.unavailable_retry_after_s)},
+            )
         return JSONResponse({"status": "ok", "checks": checks})
 
     async def prometheus(request: Request) -> Response:

@@ -29,8 +29,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.errors import OperationResult
+from api.errors import OperationResult, unavailable_error, unavailable_retry_after
 from api.observability import Metrics
+from core.database import database_unavailable
+from core.errors import ServiceUnavailable
 from core.settings import Settings
 from domain.access import ANONYMOUS
 from live.handler import SharedSubscriptionsHandler, sharing_supported
@@ -55,20 +57,24 @@ def is_request_error(result: OperationResult) -> bool:
 class HttpStatus(SchemaExtension):
     """The spec's answer for `application/graphql-response+json`, whose status
     tells a request error (400: nothing was executed; 429: rate limited) from a
-    field error (200). Plain `application/json` is always 200."""
+    field error (200). Plain `application/json` is 200, except that an
+    unreachable database is 503 with Retry-After in both: a caller retries
+    later instead of reporting a bug."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         context: Context = self.execution_context.context
         result = self.execution_context.result
-        if (
-            context.response is None
-            or not context.graphql_response_json
-            or not isinstance(result, OperationResult)
-        ):
+        if context.response is None or not isinstance(result, OperationResult):
+            return
+        retry_after_s = unavailable_retry_after(result.errors)
+        if retry_after_s is not None:
+            context.response.status_code = 503
+            context.response.headers["Retry-After"] = str(retry_after_s)
+        if not context.graphql_response_json:
             return
         context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-        if is_request_error(result):
+        if is_request_error(result) and retry_after_s is None:
             rate_limited = any(
                 (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
             )
@@ -131,6 +137,11 @@ class GraphQLView(GraphQL[Context, None]):
                 principal = await request.app.state.authenticator.from_headers(request.headers)
             except InvalidCredentials as error:
                 raise HTTPException(401, str(error)) from error
+            except Exception as error:
+                # Checking an API key reads the database.
+                if database_unavailable(error):
+                    raise ServiceUnavailable(self.settings.unavailable_retry_after_s) from error
+                raise
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
@@ -197,6 +208,8 @@ class GraphQLView(GraphQL[Context, None]):
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
+        except ServiceUnavailable as error:
+            response = _unavailable_response(request, error.retry_after_s)
         except HTTPException as error:
             # Refused before any operation ran (an unreadable body, bad credentials):
             # still a GraphQL response, in the media type the caller accepts.
@@ -209,6 +222,18 @@ class GraphQLView(GraphQL[Context, None]):
                 else "application/json",
             )
         await response(scope, receive, send)
+
+
+def _unavailable_response(request: Request, retry_after_s: int) -> Response:
+    accept = request.headers.get("accept", "")
+    return Response(
+        orjson.dumps({"errors": [unavailable_error(retry_after_s).formatted]}),
+        status_code=503,
+        headers={"Retry-After": str(retry_after_s)},
+        media_type=GRAPHQL_RESPONSE_JSON
+        if accepts_graphql_response_json(accept)
+        else "application/json",
+    )
 
 
 def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:

@@ -58,7 +58,7 @@ def build_operation_schema(
         lambda: OperationObserver(metrics=metrics, root_fields=root_fields),
         HttpStatus,
         ErrorCodes,
-        PublicErrors,
+        lambda: PublicErrors(retry_after_s=settings.unavailable_retry_after_s),
         TransactionPerOperation,
         lambda: MaxTokensLimiter(settings.max_tokens),
         CachedParsing,

@@ -11,7 +11,8 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
-from api.errors import INTERNAL_MESSAGE, OperationResult
+from api.errors import INTERNAL_MESSAGE, OperationResult, unavailable_error
+from core.database import database_unavailable
 from domain.events import wrote_events
 from live.feed import CASE_EVENTS_CHANNEL
 from schema.context import Context, Operation
@@ -78,10 +79,19 @@ async def _finish(operation: Operation, result: OperationResult | None) -> None:
         if result is not None and not result.errors and session.in_transaction():
             try:
                 await session.commit()
-            except SQLAlchemyError:
-                logger.exception("commit failed")
+            except (SQLAlchemyError, OSError) as error:
                 result.data = None
-                result.errors = [GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})]
+                if database_unavailable(error):
+                    # Whether the commit reached the server is unknown: a retry
+                    # is safe (idempotency keys, refused repeated transitions).
+                    logger.warning("commit failed: database unavailable (%s)", type(error).__name__)
+                    retry_after_s = operation.context.settings.unavailable_retry_after_s
+                    result.errors = [unavailable_error(retry_after_s)]
+                else:
+                    logger.exception("commit failed")
+                    result.errors = [
+                        GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
+                    ]
                 await _discard(session)
                 return
             if wrote_events(session):
@@ -95,7 +105,7 @@ async def _finish(operation: Operation, result: OperationResult | None) -> None:
 async def _discard(session: AsyncSession) -> None:
     try:
         await session.rollback()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError):
         # A resolver cancelled mid-query (a sibling field failed and graphql-core
         # cancelled the rest) leaves its connection closed: nothing to roll back.
         await session.invalidate()

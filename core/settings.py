@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    # A database outage is answered 503 with Retry-After (SERVICE_UNAVAILABLE)
+    # instead of making every caller wait for it.
+    database_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    unavailable_retry_after_s: int = Field(default=5, ge=1, le=3_600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
