@@ -23,6 +23,7 @@ from api.observability import Metrics
 from api.pipeline import build_operation_schema
 from api.poc import poc_routes
 from api.rate_limit import MutationRateLimiter
+from api.sockets import SocketRegistry
 from api.sweeper import Sweeper
 from core.database import create_engine, create_session_factory, database_unavailable
 from core.errors import NoActiveBoundarySet
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
         settings=settings, metrics=metrics, rate_limiter=MutationRateLimiter(settings)
     )
     sockets = SocketCounts()
+    registry = SocketRegistry(settings=settings, metrics=metrics)
     # Intake's copy of the reference data; it checks its version on every use.
     intake_reference = ReferenceCache()
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.authenticator = Authenticator(
             settings=settings, session_factory=lambda: app.state.session_factory()
         )
+        registry.start(app.state.authenticator)
         pubsub = create_pubsub(settings.pubsub_url, database_url=settings.sqlalchemy_url)
         await pubsub.connect()
         live = LiveFeed(
@@ -105,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
             # A shutdown must finish even when the database does not answer.
             for name, step in (
                 ("connection freezer", stop_freezer),
+                ("socket credentials", registry.stop),
                 ("sweeper", sweeper.stop),
                 ("boundary index", boundary_index.stop),
                 ("shared subscriptions", shared_subscriptions.close),
@@ -146,7 +150,9 @@ def create_app(settings: Settings) -> Starlette:
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQLView(schema=schema, settings=settings, sockets=sockets, metrics=metrics)
+    graphql = GraphQLView(
+        schema=schema, settings=settings, sockets=sockets, registry=registry, metrics=metrics
+    )
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

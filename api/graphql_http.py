@@ -4,18 +4,17 @@ Strawberry's execution with the extensions of `api.pipeline`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import SchemaExtension
@@ -31,6 +30,13 @@ from strawberry.types.unset import UNSET, UnsetType
 from api.auth import InvalidCredentials
 from api.errors import OperationResult, unavailable_error, unavailable_retry_after
 from api.observability import Metrics
+from api.sockets import (
+    CLOSE_TRY_LATER,
+    SCOPE_KEY,
+    Socket,
+    SocketRefused,
+    SocketRegistry,
+)
 from core.database import database_unavailable
 from core.errors import ServiceUnavailable
 from core.settings import Settings
@@ -104,6 +110,7 @@ class GraphQLView(GraphQL[Context, None]):
         schema: BaseSchema,
         settings: Settings,
         sockets: SocketCounts,
+        registry: SocketRegistry,
         metrics: Metrics,
     ) -> None:
         super().__init__(
@@ -113,9 +120,12 @@ class GraphQLView(GraphQL[Context, None]):
             # Only the maintained protocol; the legacy subscriptions-transport-ws is off.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=settings.websocket_origins,
+            connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_s),
+            max_subscriptions_per_connection=settings.websocket_max_operations,
         )
         self.settings = settings
         self.sockets = sockets
+        self.registry = registry
         if not sharing_supported():
             # Strawberry changed what the shared handler builds on: serve every
             # subscription on its own rather than risk a broken fan-out.
@@ -157,16 +167,35 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Sockets authenticate in connection_init; live feeds are for signed-in callers."""
-        authenticator = context.request.app.state.authenticator
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        socket: Socket = websocket.scope[SCOPE_KEY]
+        params = context.connection_params or {}
+        authenticator = websocket.app.state.authenticator
         try:
-            principal = await authenticator.from_connection_params(context.connection_params or {})
+            principal = await authenticator.from_connection_params(params)
         except InvalidCredentials as error:
             raise ConnectionRejectionError({"message": str(error)}) from error
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            # Checking an API key reads the database: come back later.
+            retry_after_s = self.settings.unavailable_retry_after_s
+            unavailable = SocketRefused(
+                CLOSE_TRY_LATER,
+                f"SERVICE_UNAVAILABLE: retry after {retry_after_s} s",
+                metric="database_unavailable",
+            )
+            self.registry.refuse(socket, unavailable)
+            raise ConnectionRejectionError({"message": unavailable.reason}) from error
         if principal.is_anonymous:
             raise ConnectionRejectionError({"message": "sign in: send a staff token"})
+        try:
+            self.registry.admit(socket, websocket=websocket, principal=principal, params=params)
+        except SocketRefused as refused:
+            self.registry.refuse(socket, refused)
+            raise ConnectionRejectionError({"message": refused.reason}) from refused
         context.principal = principal
-        if principal.expires_at is not None:
-            _close_when_expired(context.request, principal.expires_at)
         accepted: UnsetType = UNSET  # accept, with no payload
         return accepted
 
@@ -200,9 +229,13 @@ class GraphQLView(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             self.sockets.opened += 1
+            socket = Socket()
             try:
-                await super().__call__(scope, receive, send)
+                await super().__call__(
+                    {**scope, SCOPE_KEY: socket}, receive, socket.send_through(send)
+                )
             finally:
+                self.registry.release(socket)
                 self.sockets.closed += 1
             return
         request = Request(scope=scope, receive=receive)
@@ -234,17 +267,3 @@ def _unavailable_response(request: Request, retry_after_s: int) -> Response:
         if accepts_graphql_response_json(accept)
         else "application/json",
     )
-
-
-def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:
-    async def close() -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        if isinstance(socket, WebSocket) and socket.client_state is WebSocketState.CONNECTED:
-            await socket.close(code=4403, reason="Token expired")
-
-    task = asyncio.create_task(close(), name="close-when-token-expires")
-    _EXPIRY_TASKS.add(task)
-    task.add_done_callback(_EXPIRY_TASKS.discard)
-
-
-_EXPIRY_TASKS: set[asyncio.Task[None]] = set()

@@ -4,19 +4,29 @@ the server serves again once the database is back."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from api.app import create_app
 from core.settings import Settings
 from tests.conftest import staff_headers
-from tests.servers import free_port
+from tests.db_proxy import DatabaseProxy
+from tests.servers import free_port, running_servers
+from tests.ws_client import PROTOCOL, graphql_socket
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
@@ -121,3 +131,93 @@ async def test_outage_errors_are_counted_by_their_code(
     metrics = (await client.get("/metrics")).text
     assert 'patriot_graphql_errors_total{code="SERVICE_UNAVAILABLE"}' in metrics
     assert 'code="INTERNAL"' not in metrics
+
+
+# --- A real server process whose database goes away and comes back -----------
+
+COUNT = "{ cases(first: 1) { totalCount } }"
+
+
+async def _until(check: Callable[[], Any], timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        outcome = await check()
+        if outcome or time.monotonic() > deadline:
+            return outcome
+        await asyncio.sleep(0.2)
+
+
+async def test_a_server_answers_503_while_its_database_is_away_then_serves_again(
+    test_database_url: str, tmp_path: Path, committed_credentials: Any
+) -> None:
+    url = make_url(test_database_url)
+    assert url.host and url.port
+    proxy = DatabaseProxy(host=url.host, port=url.port)
+    await proxy.start()
+    staff = committed_credentials("POC_OPERATOR")
+    partner_key = committed_credentials("partner:SOROT")["x-api-key"]
+    servers = running_servers(
+        1,
+        database_url=url.set(port=proxy.port).render_as_string(hide_password=False),
+        tmp_path=tmp_path,
+        PATRIOT_SWEEPER_ENABLED="false",
+        PATRIOT_UNAVAILABLE_RETRY_AFTER_S=str(RETRY_AFTER_S),
+        PATRIOT_DATABASE_CONNECT_TIMEOUT_S="2",
+    )
+    stack = contextlib.ExitStack()
+    try:
+        # Started from a thread: this loop must keep relaying the database meanwhile.
+        [server] = await asyncio.to_thread(stack.enter_context, servers)
+        base = server.http.removesuffix("/graphql")
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def count() -> httpx.Response:
+                return await client.post(server.http, json={"query": COUNT}, headers=staff)
+
+            assert (await count()).status_code == 200
+            async with graphql_socket(server.ws, init_payload=staff_headers_ws(staff)) as socket:
+                await proxy.cut()
+
+                _unavailable(await count())
+                ready = await client.get(f"{base}/readyz")
+                assert ready.status_code == 503
+                assert ready.json()["checks"]["database"] == "unreachable"
+
+                # An operation over a socket opened before: the same code.
+                await socket.send({"id": "1", "type": "subscribe", "payload": {"query": COUNT}})
+                message = await socket.receive(wait_s=10)
+                errors = (
+                    message["payload"]
+                    if message["type"] == "error"
+                    else (message["payload"]["errors"])
+                )
+                assert [e["extensions"]["code"] for e in errors] == ["SERVICE_UNAVAILABLE"]
+
+                # A new socket whose key cannot be checked: try again later (1013).
+                async with connect(server.ws, subprotocols=[PROTOCOL]) as fresh:  # type: ignore[list-item]
+                    await fresh.send(
+                        json.dumps({"type": "connection_init", "payload": {"apiKey": partner_key}})
+                    )
+                    with pytest.raises(ConnectionClosed) as closed:
+                        await asyncio.wait_for(fresh.recv(), 10)
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 1013
+                assert "SERVICE_UNAVAILABLE" in closed.value.rcvd.reason
+
+            await proxy.start()
+
+            async def served() -> bool:
+                return (await count()).status_code == 200
+
+            assert await _until(served, timeout_s=15), "still unavailable after the outage"
+            assert (await client.get(f"{base}/readyz")).status_code == 200
+        # Every failure was answered; none escaped to the server as unhandled.
+        log = server.log.read_text()
+        assert "Exception in ASGI application" not in log, log[-3000:]
+    finally:
+        await asyncio.to_thread(stack.close)
+        await proxy.stop()
+
+
+def staff_headers_ws(headers: dict[str, str]) -> dict[str, str]:
+    return {"authorization": headers["authorization"]}
