@@ -23,8 +23,10 @@ from api.observability import Metrics
 from api.pipeline import build_operation_schema
 from api.poc import poc_routes
 from api.rate_limit import MutationRateLimiter
+from api.sockets import SocketRegistry
 from api.sweeper import Sweeper
-from core.database import create_engine, create_session_factory
+from core.database import create_engine, create_session_factory, database_unavailable
+from core.errors import NoActiveBoundarySet
 from core.settings import Settings
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> Starlette:
         settings=settings, metrics=metrics, rate_limiter=MutationRateLimiter(settings)
     )
     sockets = SocketCounts()
+    registry = SocketRegistry(settings=settings, metrics=metrics)
     # Intake's copy of the reference data; it checks its version on every use.
     intake_reference = ReferenceCache()
 
@@ -57,6 +60,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.authenticator = Authenticator(
             settings=settings, session_factory=lambda: app.state.session_factory()
         )
+        registry.start(app.state.authenticator)
         pubsub = create_pubsub(settings.pubsub_url, database_url=settings.sqlalchemy_url)
         await pubsub.connect()
         live = LiveFeed(
@@ -104,6 +108,7 @@ def create_app(settings: Settings) -> Starlette:
             # A shutdown must finish even when the database does not answer.
             for name, step in (
                 ("connection freezer", stop_freezer),
+                ("socket credentials", registry.stop),
                 ("sweeper", sweeper.stop),
                 ("boundary index", boundary_index.stop),
                 ("shared subscriptions", shared_subscriptions.close),
@@ -120,7 +125,7 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks: dict[str, str] = {}
+        checks = {"database": "unknown", "boundary_set": "unknown"}
         try:
             async with request.app.state.session_factory() as session:
                 await session.execute(text("SELECT 1"))
@@ -128,16 +133,26 @@ def create_app(settings: Settings) -> Starlette:
                 await active_set_id(session=session)
                 checks["boundary_set"] = "ok"
         except Exception as error:  # readiness reports any failure, it never raises
-            checks.setdefault("database", "unreachable")
-            checks.setdefault("boundary_set", "missing")
+            if checks["database"] != "ok":
+                checks["database"] = "unreachable" if database_unavailable(error) else "error"
+            else:
+                checks["boundary_set"] = (
+                    "missing" if isinstance(error, NoActiveBoundarySet) else "error"
+                )
             logger.warning("not ready: %s", type(error).__name__)
-            return JSONResponse({"status": "unavailable", "checks": checks}, status_code=503)
+            return JSONResponse(
+                {"status": "unavailable", "checks": checks},
+                status_code=503,
+                headers={"Retry-After": str(settings.unavailable_retry_after_s)},
+            )
         return JSONResponse({"status": "ok", "checks": checks})
 
     async def prometheus(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    graphql = GraphQLView(schema=schema, settings=settings, sockets=sockets, metrics=metrics)
+    graphql = GraphQLView(
+        schema=schema, settings=settings, sockets=sockets, registry=registry, metrics=metrics
+    )
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,12 +68,30 @@ class Authenticator:
         return await self._authenticate(api_key=api_key, authorization=authorization)
 
     async def from_connection_params(self, params: Mapping[str, Any]) -> Principal:
-        api_key = params.get("apiKey") or params.get("x-api-key")
         authorization = params.get("authorization") or params.get("Authorization")
         return await self._authenticate(
-            api_key=str(api_key) if api_key else None,
+            api_key=api_key_of(params),
             authorization=str(authorization) if authorization else None,
         )
+
+    async def valid_key_digests(self, digests: Collection[str]) -> set[str]:
+        """Those of `digests` whose key is still valid (not revoked, partner
+        active), read from the database; the others leave the cache at once."""
+        async with self._session_factory() as session:
+            valid = set(
+                await session.scalars(
+                    select(PartnerKey.key_hash)
+                    .join(Partner, Partner.id == PartnerKey.partner_id)
+                    .where(
+                        PartnerKey.key_hash.in_(list(digests)),
+                        PartnerKey.revoked_at.is_(None),
+                        Partner.is_active,
+                    )
+                )
+            )
+        for digest in set(digests) - valid:
+            self._keys.pop(digest, None)
+        return valid
 
     async def _authenticate(self, *, api_key: str | None, authorization: str | None) -> Principal:
         if api_key and authorization:
@@ -144,6 +162,12 @@ class Authenticator:
         except jwt.InvalidTokenError as error:
             raise InvalidCredentials(f"invalid token: {error}") from error
         return principal_from_claims(claims)
+
+
+def api_key_of(params: Mapping[str, Any]) -> str | None:
+    """The API key of a websocket's connection_init payload, if it sent one."""
+    api_key = params.get("apiKey") or params.get("x-api-key")
+    return str(api_key).strip() if api_key else None
 
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:

@@ -16,6 +16,7 @@ from strawberry.extensions import MaskErrors
 from strawberry.types import ExecutionResult
 
 from api.auth import InvalidCredentials
+from core.database import database_unavailable
 from core.errors import (
     CaseNotFound,
     CostLimitExceeded,
@@ -25,6 +26,7 @@ from core.errors import (
     PatriotError,
     RateLimited,
     ReopenWindowClosed,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from domain.access import Forbidden, NotAuthenticated
@@ -41,6 +43,7 @@ ERROR_CODES: dict[type[PatriotError], str] = {
     NotAuthenticated: "UNAUTHENTICATED",
     InvalidCredentials: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
+    ServiceUnavailable: "SERVICE_UNAVAILABLE",
 }
 INTERNAL_CODE = "INTERNAL"
 INTERNAL_MESSAGE = "Internal server error; the incident has been logged."
@@ -90,15 +93,43 @@ def give_codes(result: object) -> None:
 
 class PublicErrors(MaskErrors):
     """Unexpected errors become one fixed message with the code INTERNAL (the
-    original is logged by the schema, with its trace, before this runs)."""
+    original is logged by the schema, with its trace, before this runs); an
+    unreachable database becomes SERVICE_UNAVAILABLE, which tells a caller to
+    retry later rather than report a bug."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, retry_after_s: int) -> None:
         super().__init__(should_mask_error=is_unexpected, error_message=INTERNAL_MESSAGE)
+        self.retry_after_s = retry_after_s
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if database_unavailable(error.original_error):
+            return unavailable_error(self.retry_after_s, like=error)
         masked = super().anonymise_error(error)
         masked.extensions = {"code": INTERNAL_CODE}
         return masked
+
+
+def unavailable_error(retry_after_s: int, *, like: GraphQLError | None = None) -> GraphQLError:
+    """SERVICE_UNAVAILABLE in the place of `like`, with nothing of the original
+    (its message may name the server or hold SQL)."""
+    unavailable = ServiceUnavailable(retry_after_s)
+    return GraphQLError(
+        str(unavailable),
+        nodes=like.nodes if like else None,
+        source=like.source if like else None,
+        positions=like.positions if like else None,
+        path=like.path if like else None,
+        original_error=unavailable,
+        extensions={"code": error_code(unavailable), "retryAfterSeconds": retry_after_s},
+    )
+
+
+def unavailable_retry_after(errors: Iterable[GraphQLError] | None) -> int | None:
+    """Seconds after which to retry, when an error says the service is unavailable."""
+    for error in errors or ():
+        if (error.extensions or {}).get("code") == ERROR_CODES[ServiceUnavailable]:
+            return int((error.extensions or {}).get("retryAfterSeconds") or 1)
+    return None
 
 
 _SUGGESTION = re.compile(r"\s*Did you mean\b.*$", re.DOTALL)

@@ -4,17 +4,16 @@ Strawberry's execution with the extensions of `api.pipeline`."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import orjson
 from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -27,8 +26,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.errors import RESULT_TYPES, OperationResult
+from api.errors import RESULT_TYPES, OperationResult, unavailable_error, unavailable_retry_after
 from api.observability import Metrics
+from api.sockets import (
+    CLOSE_TRY_LATER,
+    SCOPE_KEY,
+    Socket,
+    SocketRefused,
+    SocketRegistry,
+)
+from core.database import database_unavailable
+from core.errors import ServiceUnavailable
 from core.settings import Settings
 from domain.access import ANONYMOUS
 from live.handler import SharedSubscriptionsHandler, sharing_supported
@@ -53,15 +61,19 @@ def is_request_error(result: OperationResult) -> bool:
 def set_http_status(context: Context, result: object) -> None:
     """The spec's answer for `application/graphql-response+json`, whose status
     tells a request error (400: nothing was executed; 429: rate limited) from a
-    field error (200). Plain `application/json` is always 200."""
-    if (
-        context.response is None
-        or not context.graphql_response_json
-        or not isinstance(result, RESULT_TYPES)
-    ):
+    field error (200). Plain `application/json` is 200, except that an
+    unreachable database is 503 with Retry-After in both: a caller retries
+    later instead of reporting a bug."""
+    if context.response is None or not isinstance(result, RESULT_TYPES):
+        return
+    retry_after_s = unavailable_retry_after(result.errors)
+    if retry_after_s is not None:
+        context.response.status_code = 503
+        context.response.headers["Retry-After"] = str(retry_after_s)
+    if not context.graphql_response_json:
         return
     context.response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
-    if is_request_error(result):
+    if is_request_error(result) and retry_after_s is None:
         rate_limited = any(
             (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
         )
@@ -91,6 +103,7 @@ class GraphQLView(GraphQL[Context, None]):
         schema: BaseSchema,
         settings: Settings,
         sockets: SocketCounts,
+        registry: SocketRegistry,
         metrics: Metrics,
     ) -> None:
         super().__init__(
@@ -100,9 +113,12 @@ class GraphQLView(GraphQL[Context, None]):
             # Only the maintained protocol; the legacy subscriptions-transport-ws is off.
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             allowed_origins=settings.websocket_origins,
+            connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_s),
+            max_subscriptions_per_connection=settings.websocket_max_operations,
         )
         self.settings = settings
         self.sockets = sockets
+        self.registry = registry
         if not sharing_supported():
             # Strawberry changed what the shared handler builds on: serve every
             # subscription on its own rather than risk a broken fan-out.
@@ -124,6 +140,11 @@ class GraphQLView(GraphQL[Context, None]):
                 principal = await request.app.state.authenticator.from_headers(request.headers)
             except InvalidCredentials as error:
                 raise HTTPException(401, str(error)) from error
+            except Exception as error:
+                # Checking an API key reads the database.
+                if database_unavailable(error):
+                    raise ServiceUnavailable(self.settings.unavailable_retry_after_s) from error
+                raise
         return Context(
             request=request,
             response=response if isinstance(response, Response) else None,
@@ -139,16 +160,35 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Sockets authenticate in connection_init; live feeds are for signed-in callers."""
-        authenticator = context.request.app.state.authenticator
+        websocket = context.request
+        assert isinstance(websocket, WebSocket)
+        socket: Socket = websocket.scope[SCOPE_KEY]
+        params = context.connection_params or {}
+        authenticator = websocket.app.state.authenticator
         try:
-            principal = await authenticator.from_connection_params(context.connection_params or {})
+            principal = await authenticator.from_connection_params(params)
         except InvalidCredentials as error:
             raise ConnectionRejectionError({"message": str(error)}) from error
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            # Checking an API key reads the database: come back later.
+            retry_after_s = self.settings.unavailable_retry_after_s
+            unavailable = SocketRefused(
+                CLOSE_TRY_LATER,
+                f"SERVICE_UNAVAILABLE: retry after {retry_after_s} s",
+                metric="database_unavailable",
+            )
+            self.registry.refuse(socket, unavailable)
+            raise ConnectionRejectionError({"message": unavailable.reason}) from error
         if principal.is_anonymous:
             raise ConnectionRejectionError({"message": "sign in: send a staff token"})
+        try:
+            self.registry.admit(socket, websocket=websocket, principal=principal, params=params)
+        except SocketRefused as refused:
+            self.registry.refuse(socket, refused)
+            raise ConnectionRejectionError({"message": refused.reason}) from refused
         context.principal = principal
-        if principal.expires_at is not None:
-            _close_when_expired(context.request, principal.expires_at)
         accepted: UnsetType = UNSET  # accept, with no payload
         return accepted
 
@@ -182,14 +222,20 @@ class GraphQLView(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
             self.sockets.opened += 1
+            socket = Socket()
             try:
-                await super().__call__(scope, receive, send)
+                await super().__call__(
+                    {**scope, SCOPE_KEY: socket}, receive, socket.send_through(send)
+                )
             finally:
+                self.registry.release(socket)
                 self.sockets.closed += 1
             return
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
+        except ServiceUnavailable as error:
+            response = _unavailable_response(request, error.retry_after_s)
         except HTTPException as error:
             # Refused before any operation ran (an unreadable body, bad credentials):
             # still a GraphQL response, in the media type the caller accepts.
@@ -204,15 +250,13 @@ class GraphQLView(GraphQL[Context, None]):
         await response(scope, receive, send)
 
 
-def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:
-    async def close() -> None:
-        await asyncio.sleep(max(0.0, expires_at - time.time()))
-        if isinstance(socket, WebSocket) and socket.client_state is WebSocketState.CONNECTED:
-            await socket.close(code=4403, reason="Token expired")
-
-    task = asyncio.create_task(close(), name="close-when-token-expires")
-    _EXPIRY_TASKS.add(task)
-    task.add_done_callback(_EXPIRY_TASKS.discard)
-
-
-_EXPIRY_TASKS: set[asyncio.Task[None]] = set()
+def _unavailable_response(request: Request, retry_after_s: int) -> Response:
+    accept = request.headers.get("accept", "")
+    return Response(
+        orjson.dumps({"errors": [unavailable_error(retry_after_s).formatted]}),
+        status_code=503,
+        headers={"Retry-After": str(retry_after_s)},
+        media_type=GRAPHQL_RESPONSE_JSON
+        if accepts_graphql_response_json(accept)
+        else "application/json",
+    )

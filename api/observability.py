@@ -24,6 +24,7 @@ class Metrics:
     operations: Histogram
     errors: Counter
     shared_subscriptions: Gauge
+    connections_refused: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -48,6 +49,12 @@ class Metrics:
                 "patriot_live_shared_subscriptions",
                 "1 when caseEvents subscriptions share executions; 0 when this Strawberry "
                 "release is not the one the sharing was built on (live/handler.py)",
+                registry=registry,
+            ),
+            connections_refused=Counter(
+                "patriot_connections_refused",
+                "Connections refused or closed by a limit or a credential check, by reason",
+                ["reason"],
                 registry=registry,
             ),
         )

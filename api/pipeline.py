@@ -203,7 +203,10 @@ def build_operation_schema(
     )
     # Listed first, ours is left last: it sees the errors as masked.
     schema = build_schema(
-        extensions=[lambda: OperationPipeline(parts), PublicErrors],
+        extensions=[
+            lambda: OperationPipeline(parts),
+            lambda: PublicErrors(retry_after_s=settings.unavailable_retry_after_s),
+        ],
         production=settings.environment is Environment.PRODUCTION,
     )
     graphql_schema = cost_schema(schema)

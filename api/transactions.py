@@ -8,7 +8,8 @@ from graphql import GraphQLError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import INTERNAL_MESSAGE, RESULT_TYPES
+from api.errors import INTERNAL_MESSAGE, RESULT_TYPES, unavailable_error
+from core.database import database_unavailable
 from domain.access_log import record_access
 from domain.events import wrote_events
 from live.feed import CASE_EVENTS_CHANNEL
@@ -43,10 +44,19 @@ async def finish_operation(operation: Operation, result: object) -> None:
                 if sightings:
                     await _record_sightings(session, operation)
                 await session.commit()
-            except SQLAlchemyError:
-                logger.exception("commit failed")
+            except (SQLAlchemyError, OSError) as error:
                 result.data = None
-                result.errors = [GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})]
+                if database_unavailable(error):
+                    # Whether the commit reached the server is unknown: a retry
+                    # is safe (idempotency keys, refused repeated transitions).
+                    logger.warning("commit failed: database unavailable (%s)", type(error).__name__)
+                    retry_after_s = operation.context.settings.unavailable_retry_after_s
+                    result.errors = [unavailable_error(retry_after_s)]
+                else:
+                    logger.exception("commit failed")
+                    result.errors = [
+                        GraphQLError(INTERNAL_MESSAGE, extensions={"code": "INTERNAL"})
+                    ]
                 await _discard(session)
                 return
             if wrote_events(session):
@@ -79,7 +89,7 @@ async def _record_sightings(session: AsyncSession, operation: Operation) -> None
 async def _discard(session: AsyncSession) -> None:
     try:
         await session.rollback()
-    except SQLAlchemyError:
+    except (SQLAlchemyError, OSError):
         # A resolver cancelled mid-query (a sibling field failed and graphql-core
         # cancelled the rest) leaves its connection closed: nothing to roll back.
         await session.invalidate()

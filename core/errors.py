@@ -123,3 +123,12 @@ class RateLimited(PatriotError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"Too many mutations; retry after {retry_after_s} s.")
         self.retry_after_s = retry_after_s
+
+
+class ServiceUnavailable(PatriotError):
+    """The database cannot be reached (refused, lost, shut down, or no pooled
+    connection in time): nothing was done, and the same request may succeed later."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"The service is temporarily unavailable; retry after {retry_after_s} s.")
+        self.retry_after_s = retry_after_s

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     )
     database_pool_size: int = Field(default=10, ge=1, le=200)
     database_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    # A database outage is answered 503 with Retry-After (SERVICE_UNAVAILABLE)
+    # instead of making every caller wait for it.
+    database_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    database_pool_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    unavailable_retry_after_s: int = Field(default=5, ge=1, le=3_600)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -119,6 +124,37 @@ class Settings(BaseSettings):
         default=120, gt=0, description="Mutations per caller (API key, token or IP) and process."
     )
     mutation_burst: int = Field(default=30, ge=1)
+    # Connections (api/__main__.py, api/http_guard.py, api/sockets.py).
+    http_header_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Time to send a request's line and headers."
+    )
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="Time to send a request's body, once its headers are in.",
+    )
+    http_max_header_bytes: int = Field(default=32_768, ge=1_024, le=1_048_576)
+    http_keep_alive_s: int = Field(
+        default=5, ge=1, le=300, description="How long an idle connection is kept open."
+    )
+    max_connections: int = Field(
+        default=20_000,
+        ge=10,
+        description="Open connections (websockets included) and running "
+        "requests of a process; requests beyond are answered 503.",
+    )
+    websocket_init_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="Time for a websocket to send connection_init."
+    )
+    websockets_per_principal: int = Field(
+        default=20,
+        ge=1,
+        description="Open websockets of one caller (partner or staff subject) per process.",
+    )
+    websocket_max_operations: int = Field(
+        default=100, ge=1, le=10_000, description="Operations running at once on one websocket."
+    )
     # Exact origins such as "https://poc.bekasikota.go.id", as a JSON list. Empty:
     # no cross-origin browser requests; websockets from the same origin or from
     # non-browser clients (no Origin header) are always allowed.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import strawberry
@@ -10,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from core.database import database_unavailable
 from core.errors import PatriotError
 from schema.boundary_set import BoundarySetMutation, BoundarySetQuery
 from schema.case import CaseQuery
@@ -27,6 +29,8 @@ from schema.scalars import SCALARS
 from schema.stats import StatsQuery
 from schema.submit_report import SubmitReportMutation
 from schema.subscriptions import Subscription
+
+logger = logging.getLogger("patriot.errors")
 
 
 @strawberry.type
@@ -70,6 +74,11 @@ class Schema(strawberry.Schema):
             if e.original_error is not None
             and not isinstance(e.original_error, GraphQLError | PatriotError)
         ]
+        # An outage fails every operation alike: one line each, not a trace each.
+        outages = [e for e in unexpected if database_unavailable(e.original_error)]
+        for error in outages[:1]:
+            logger.warning("database unavailable: %s", type(error.original_error).__name__)
+        unexpected = [e for e in unexpected if e not in outages]
         super().process_errors(unexpected, execution_context)
 
 

@@ -21,9 +21,11 @@ from domain.lifecycle import detail_changes, status_changes, transitions
 from geo.duplicates import open_cases_near
 from models import Case as CaseModel
 from schema.case import Case, CaseStatus, LatLonInput
+from schema.case_view import case_for_caller
 from schema.context import Context
 from schema.errors import ValidationError
 from schema.location import OutsideJurisdiction
+from schema.public_case import PublicCase
 
 MAX_DUPLICATES = 100
 
@@ -123,17 +125,23 @@ class ReopenWindowClosed:
     )
 
 
+# A case in a result is the caller's view of it after the change (case_for_caller):
+# `Case` within its scope, otherwise `PublicCase`.
+_VIEW = (
+    "The case after the change as the caller may see it: in full (`Case`) within the "
+    "caller's scope, otherwise its public view (`PublicCase`); or why nothing was changed."
+)
 CaseActionResult = Annotated[
-    Case | InvalidTransition | ValidationError | CaseNotFound,
-    strawberry.union("CaseActionResult"),
+    Case | PublicCase | InvalidTransition | ValidationError | CaseNotFound,
+    strawberry.union("CaseActionResult", description=_VIEW),
 ]
 RerouteCaseResult = Annotated[
-    Case | InvalidTransition | ValidationError | OutsideJurisdiction | CaseNotFound,
-    strawberry.union("RerouteCaseResult"),
+    Case | PublicCase | InvalidTransition | ValidationError | OutsideJurisdiction | CaseNotFound,
+    strawberry.union("RerouteCaseResult", description=_VIEW),
 ]
 ReopenCaseResult = Annotated[
-    Case | InvalidTransition | ReopenWindowClosed | ValidationError | CaseNotFound,
-    strawberry.union("ReopenCaseResult"),
+    Case | PublicCase | InvalidTransition | ReopenWindowClosed | ValidationError | CaseNotFound,
+    strawberry.union("ReopenCaseResult", description=_VIEW),
 ]
 
 Ticket = Annotated[str, strawberry.argument(description="The case's ticket, e.g. BKS-2611-000123.")]
@@ -147,12 +155,14 @@ async def _apply(
     action: Action,
     *tickets: str,
     public: bool = False,
-) -> Case | InvalidTransition | ValidationError | CaseNotFound:
+) -> Case | PublicCase | InvalidTransition | ValidationError | CaseNotFound:
     """Run one domain change with the caller as actor; refusals become results.
 
     The caller must be allowed the action and every case named must be in the
     caller's scope (`public`: any case the public may see, for partners who speak
-    for citizens). Authorization failures are errors, not results.
+    for citizens). Authorization failures are errors, not results. The answer is
+    the case as the caller may see it after the change; a change whose case the
+    caller could not see at all is refused, and rolled back with the operation.
     """
     principal = info.context.require(action)
     scope = case_scope(principal)
@@ -174,7 +184,10 @@ async def _apply(
         return InvalidTransition.from_exception(error)
     except errors.ValidationFailed as error:
         return ValidationError.from_exception(error)
-    return Case(model=model)
+    view = await case_for_caller(info, model)
+    if view is None:
+        raise Forbidden(f"case {model.ticket} is outside the scope of {principal.describe()}")
+    return view
 
 
 @strawberry.type

@@ -19,9 +19,10 @@ from schema.case import Case
 from schema.case_actions import CaseNotFound, Change, InvalidTransition, Ticket, _apply
 from schema.context import Context
 from schema.errors import ValidationError
+from schema.public_case import PublicCase
 
 ReporterRightResult = Annotated[
-    Case | ValidationError | CaseNotFound, strawberry.union("ReporterRightResult")
+    Case | PublicCase | ValidationError | CaseNotFound, strawberry.union("ReporterRightResult")
 ]
 
 PageSize = Annotated[int, strawberry.argument(description="Page size, 1 to 100.")]

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from core import errors
-from domain.access import Action
+from domain.access import Action, Forbidden
 from domain.intake import Submitted, submit_report
 from domain.report_input import ReporterInput as ReporterData
 from domain.report_input import ReportInput
@@ -15,6 +15,7 @@ from geo.boundary_index import KecamatanRow, KelurahanRow
 from models import Kecamatan as KecamatanModel
 from models import Kelurahan as KelurahanModel
 from schema.case import Case, LatLonInput
+from schema.case_view import case_for_caller
 from schema.category import ReportKind
 from schema.context import Context
 from schema.errors import ValidationError
@@ -160,7 +161,12 @@ class SubmitReportMutation:
             )
         if submitted.created:
             _prime_loaders(info, submitted)
-        return Case(model=submitted.case)
+        # As every mutation, it answers with what the caller may see (a retry
+        # returns an earlier case): here only ever the whole case.
+        view = await case_for_caller(info, submitted.case)
+        if not isinstance(view, Case):
+            raise Forbidden(f"case {submitted.case.ticket} is outside the scope of the caller")
+        return view
 
 
 def _prime_loaders(info: strawberry.Info[Context, None], submitted: Submitted) -> None:

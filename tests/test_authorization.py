@@ -94,6 +94,8 @@ async def target(session: AsyncSession, shared_data_dir: Path) -> Any:
         lat=lat,
         lon=lon,
         reporter=ReporterInput(name="Pelapor Rahasia", phone="0812-9876-5432", email=EMAIL),
+        address="Gang Melati 7, di belakang rumah pelapor",
+        media_urls=["https://media.pot.example/foto/pelapor-rumah.jpg"],
     )
 
 
@@ -131,6 +133,59 @@ async def test_mutation_matrix(
     else:
         assert codes & REFUSED, body
         assert body["data"] is None or body["data"].get("r") is None
+
+
+# Everything of a case that only its scope may see, as a mutation could answer it.
+FULL_VIEW = """
+__typename
+... on Case {
+  ticket title description address mediaUrls assignedTo externalId
+  location { lat lon } reporter { name phone email } history { actor details }
+}
+... on PublicCase { ticket status supportCount location { lat lon } }
+"""
+
+
+@pytest.mark.parametrize("spec", [s for s in CALLERS if s is not None], ids=str)
+@pytest.mark.parametrize("action", list(MUTATIONS), ids=str)
+async def test_mutations_answer_with_what_the_caller_may_see(
+    graphql: Any,
+    session: AsyncSession,
+    shared_data_dir: Path,
+    target: Any,
+    action: Action,
+    spec: str,
+) -> None:
+    if not mutation_allowed(action, spec):
+        return  # refused: test_mutation_matrix
+    lat, lon = bekasi.interior_lat_lon(shared_data_dir, KELURAHAN)
+    other = await make_case(session, lat=lat, lon=lon)
+    field, _ = MUTATIONS[action]
+    document = (
+        f"mutation($ticket: String!, $other: String!) {{ r: {field} {{ {FULL_VIEW} }} }}"
+        if "$other" in field
+        else f"mutation($ticket: String!) {{ r: {field} {{ {FULL_VIEW} }} }}"
+    )
+    variables: dict[str, object] = {"ticket": target.ticket, "other": other.ticket}
+    if "$other" not in field:
+        variables.pop("other")
+    body = await graphql(document, variables, as_=spec)
+    assert "errors" not in body, body
+    result = body["data"]["r"]
+    if result["__typename"] not in {"Case", "PublicCase"}:
+        return  # a refusal (the target's status does not allow it)
+    assert result["ticket"] == target.ticket
+    if CALLERS[spec]:
+        assert result["__typename"] == "Case", body
+    else:
+        # A partner supporting another partner's case: the public view, no more.
+        assert result["__typename"] == "PublicCase", body
+        text = str(body)
+        for private in (target.title, target.description, target.address, "media.pot.example"):
+            assert private is None or private not in text, private
+        _no_pii(body)
+        assert result["supportCount"] == 1
+        assert result["location"] == {"lat": round(lat, 3), "lon": round(lon, 3)}
 
 
 @pytest.mark.parametrize("spec", list(CALLERS), ids=str)

@@ -52,6 +52,8 @@ REFUSALS = """
 EXTRA_RESULTS = {
     "rerouteCase": "... on OutsideJurisdiction { distanceM message nearestKelurahan { code } }",
     "reopenCase": "... on ReopenWindowClosed { message reopenableUntil }",
+    # Another partner's case is answered with its public view.
+    "supportCase": "... on PublicCase { ticket supportCount }",
 }
 
 # Each mutation's arguments besides `ticket`, as GraphQL variable definitions.
@@ -765,6 +767,7 @@ async def test_support_is_counted_once_per_citizen_of_each_partner(
         graphql, "supportCase", case.ticket, citizenId="u-123", as_="partner:SOROT"
     )
     assert other_citizen["supportCount"] == 2 and other_partner["supportCount"] == 3
+    assert other_partner == {"__typename": "PublicCase", "ticket": case.ticket, "supportCount": 3}
     supporters = await session.scalars(
         select(CaseSupport.supporter).where(CaseSupport.case_id == case.id)
     )

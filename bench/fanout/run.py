@@ -236,6 +236,10 @@ def start_server(url: URL, workdir: Path) -> Server:
         # One partner submits every report; the per-caller limit would throttle it.
         PATRIOT_MUTATION_RATE_PER_MINUTE="1000000",
         PATRIOT_MUTATION_BURST="100000",
+        # Every subscriber signs in with the same token; the per-caller socket cap
+        # (20 by default) would refuse all but the first few.
+        PATRIOT_WEBSOCKETS_PER_PRINCIPAL="1000000",
+        PATRIOT_MAX_CONNECTIONS="1000000",
     )
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
