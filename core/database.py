@@ -38,6 +38,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_pre_ping=False,
         connect_args=connect_args,
+        # Parameters hold personal data (reporters' names, phones, e-mail); errors and
+        # logs show the statement only (see core/log_redaction.py).
+        hide_parameters=True,
     )
 
 

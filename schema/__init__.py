@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 import strawberry
@@ -11,6 +12,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from core.errors import PatriotError
+from core.log_redaction import describe_database_error
 from schema.boundary_set import BoundarySetMutation, BoundarySetQuery
 from schema.case import CaseQuery
 from schema.case_actions import CaseActionMutation
@@ -50,19 +52,25 @@ class Mutation(SubmitReportMutation, CaseActionMutation, ReferenceMutation, Boun
     pass
 
 
+logger = logging.getLogger("patriot.errors")
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Strawberry logs every error with its traceback: a caller's typo or an
         # expected refusal would flood the log. Only unexpected failures are incidents.
-        unexpected = [
-            e
-            for e in errors
-            if e.original_error is not None
-            and not isinstance(e.original_error, GraphQLError | PatriotError)
-        ]
-        super().process_errors(unexpected, execution_context)
+        # Nor is its line used: it prints the document around the failing field,
+        # whose inline arguments may hold a reporter's details. The field's path
+        # says where; a database error is described by its statement's shape.
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError | PatriotError):
+                continue
+            where = ".".join(str(key) for key in error.path or ()) or "the operation"
+            what = describe_database_error(original) or error.message
+            logger.error("unexpected error in %s: %s", where, what, exc_info=original)
 
 
 def build_schema(
