@@ -27,6 +27,7 @@ from api.sockets import SocketRegistry
 from api.sweeper import Sweeper
 from core.database import create_engine, create_session_factory, database_unavailable
 from core.errors import NoActiveBoundarySet
+from core.log_redaction import install_log_redaction
 from core.settings import Settings
 from domain.reference_cache import ReferenceCache
 from geo.boundary_index import BoundaryIndexKeeper
@@ -42,6 +43,7 @@ SHUTDOWN_STEP_TIMEOUT_S = 5.0
 
 
 def create_app(settings: Settings) -> Starlette:
+    install_log_redaction()
     metrics = Metrics.create()
     schema = build_operation_schema(
         settings=settings, metrics=metrics, rate_limiter=MutationRateLimiter(settings)

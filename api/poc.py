@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
@@ -40,12 +42,38 @@ def _inline_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _content_security_policy(tile_url: str | None) -> str:
+    # A second line of defence behind the page's rule of putting data in as text:
+    # no inline script or style and no foreign origin runs or loads, whatever markup
+    # a name or title might smuggle in.
+    images = ["'self'", "data:"]
+    if tile_url:
+        parts = urlsplit(tile_url)
+        # Leaflet's subdomain placeholder: https://{s}.tile.example/... -> *.tile.example
+        host = re.sub(r"^\{[a-z]+\}\.", "*.", parts.netloc)
+        images.append(f"{parts.scheme}://{host}" if "{" not in host else f"{parts.scheme}:")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {' '.join(images)}",
+            # 'self' covers the page's own websocket (ws: or wss: of the same host).
+            "connect-src 'self'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 def poc_routes(settings: Settings) -> list[BaseRoute]:
     config = {
         "graphqlPath": "/graphql",
         "tileUrl": settings.poc_tile_url,
     }
     page = _PAGE.format(assets=html.escape(ASSETS_PATH), entry=ENTRY, config=_inline_json(config))
+    policy = _content_security_policy(settings.poc_tile_url)
 
     async def poc_page(request: Request) -> Response:
         if not (DIST / ENTRY).is_file():
@@ -58,6 +86,7 @@ def poc_routes(settings: Settings) -> list[BaseRoute]:
             page,
             headers={
                 "cache-control": "no-cache",
+                "content-security-policy": policy,
                 "referrer-policy": "no-referrer",
                 "x-content-type-options": "nosniff",
             },

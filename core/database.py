@@ -44,6 +44,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database_pool_timeout_s,
         pool_pre_ping=False,
         connect_args=connect_args,
+        # Parameters hold personal data (reporters' names, phones, e-mail); errors and
+        # logs show the statement only (see core/log_redaction.py).
+        hide_parameters=True,
     )
 
 

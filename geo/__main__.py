@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.database import create_engine, create_session_factory
 from core.settings import Settings
+from geo.boundary_checks import MAX_FILE_MB, MAX_NESTING, MAX_NOTE_LENGTH, text_problem
 from geo.importer import ImportOptions, ImportPlan, import_boundaries, plan_import
 
 
@@ -26,8 +27,14 @@ class _InputFileError(Exception):
     pass
 
 
-def _load_json(path: Path) -> Any:
+def _load_json(path: Path, *, max_mb: int) -> Any:
     try:
+        size = path.stat().st_size
+        if size > max_mb * 1024 * 1024:
+            raise _InputFileError(
+                f"{path} has {size / 1024 / 1024:,.0f} MB, more than {max_mb} MB"
+                " (--max-file-mb): refused before reading it"
+            )
         # utf-8-sig: files saved by some Windows tools start with a byte-order mark.
         text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
@@ -38,6 +45,15 @@ def _load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise _InputFileError(f"{path} is not valid JSON: {error}") from error
+    except ValueError as error:
+        # Python refuses to convert integers of thousands of digits.
+        raise _InputFileError(f"{path} holds a number Python cannot read: {error}") from error
+    except RecursionError as error:
+        # The json module nests one Python call per level of the document.
+        raise _InputFileError(
+            f"{path} nests lists and objects too deeply for Python's JSON reader:"
+            f" not a boundary file (GeoJSON needs fewer than {MAX_NESTING} levels)"
+        ) from error
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--approximate", action="store_true", help="mark the boundaries as approximate"
     )
+    parser.add_argument(
+        "--max-name-length",
+        type=int,
+        default=defaults.max_name_length,
+        help=f"refuse longer names ({defaults.max_name_length} characters)",
+    )
+    parser.add_argument(
+        "--max-file-mb",
+        type=int,
+        default=MAX_FILE_MB,
+        help=f"refuse larger files without reading them ({MAX_FILE_MB} MB)",
+    )
     parser.add_argument("--commit", action="store_true", help="write the boundary set")
     parser.add_argument(
         "--activate", action="store_true", help="make the new set the active one (needs --commit)"
@@ -86,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--activate needs --commit")
 
     try:
-        kelurahan = _load_json(args.kelurahan)
-        kecamatan = _load_json(args.kecamatan) if args.kecamatan is not None else None
+        kelurahan = _load_json(args.kelurahan, max_mb=args.max_file_mb)
+        kecamatan = (
+            _load_json(args.kecamatan, max_mb=args.max_file_mb)
+            if args.kecamatan is not None
+            else None
+        )
     except _InputFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -102,7 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         kecamatan_name_property=args.kecamatan_name_property,
         accuracy_note=args.note,
         is_approximate=args.approximate,
+        max_name_length=args.max_name_length,
     )
+    # Both are stored and shown with the boundary set.
+    for what, value in (("the source", options.source), ("the note", options.accuracy_note)):
+        problem = text_problem(value, max_length=MAX_NOTE_LENGTH)
+        if problem is not None:
+            parser.error(f"{what} {problem}")
     plan = plan_import(kelurahan=kelurahan, kecamatan=kecamatan, options=options)
     print(plan.summary())
     if not plan.ok:

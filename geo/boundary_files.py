@@ -4,8 +4,8 @@ polygons, checked, reprojected to WGS 84 and repaired, with every problem report
 
 from __future__ import annotations
 
-import json
 import math
+import reprlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +17,14 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from geo.boundary_checks import (
+    MAX_CODE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_NESTING,
+    deeper_than,
+    parent_code_problem,
+    text_problem,
+)
 from geo.quality import polygonal_parts
 
 Layer = Literal["kelurahan", "kecamatan"]
@@ -94,6 +102,7 @@ def read_layer(
     parent_code_property: str | None,
     parent_name_property: str | None,
     report: ImportReport,
+    max_name_length: int = MAX_NAME_LENGTH,
 ) -> LayerContents:
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         found = (
@@ -108,6 +117,12 @@ def read_layer(
     if not raw_features:
         report.problem(layer, None, None, "the FeatureCollection has no features")
         return LayerContents(readable=False)
+    # Features are measured one by one below, so that each too deep one is named.
+    if deeper_than(
+        {key: value for key, value in collection.items() if key != "features"}, MAX_NESTING
+    ):
+        report.problem(layer, None, None, _too_deep("the FeatureCollection", MAX_NESTING))
+        return LayerContents(readable=False)
     crs = _source_crs(collection)
     if isinstance(crs, str):
         # Coordinates in an unknown system cannot be checked at all: one clear problem.
@@ -120,6 +135,10 @@ def read_layer(
     first_index: dict[str, int] = {}
     features: list[BoundaryFeature] = []
     for index, raw in enumerate(raw_features):
+        # Below the collection and its list of features.
+        if deeper_than(raw, MAX_NESTING - 2):
+            report.problem(layer, index, None, _too_deep("the feature", MAX_NESTING - 2))
+            continue
         feature = _read_feature(
             index,
             raw,
@@ -129,12 +148,17 @@ def read_layer(
             name_property=name_property,
             parent_code_property=parent_code_property,
             parent_name_property=parent_name_property,
+            max_name_length=max_name_length,
             first_index=first_index,
             report=report,
         )
         if feature is not None:
             features.append(feature)
     return LayerContents(readable=True, features=features, codes=set(first_index))
+
+
+def _too_deep(what: str, levels: int) -> str:
+    return f"{what} nests lists and objects more than {levels} levels deep: not a boundary file"
 
 
 def _read_feature(
@@ -147,6 +171,7 @@ def _read_feature(
     name_property: str,
     parent_code_property: str | None,
     parent_name_property: str | None,
+    max_name_length: int,
     first_index: dict[str, int],
     report: ImportReport,
 ) -> BoundaryFeature | None:
@@ -161,7 +186,11 @@ def _read_feature(
         return None
 
     problems_before = len(report.problems)
-    code = _text_property(properties, code_property, "its code", layer, index, None, report)
+
+    def text(prop: str, purpose: str, code: str | None, max_length: int) -> str | None:
+        return _text_property(properties, prop, purpose, layer, index, code, max_length, report)
+
+    code = text(code_property, "its code", None, MAX_CODE_LENGTH)
     if code is not None:
         if code in first_index:
             report.problem(
@@ -169,21 +198,17 @@ def _read_feature(
             )
         else:
             first_index[code] = index
-    name = _text_property(properties, name_property, "its name", layer, index, code, report)
+    name = text(name_property, "its name", code, max_name_length)
     parent_code = parent_name = None
     if parent_code_property is not None:
-        parent_code = _text_property(
-            properties, parent_code_property, "its kecamatan", layer, index, code, report
-        )
+        parent_code = text(parent_code_property, "its kecamatan", code, MAX_CODE_LENGTH)
+        if code is not None and parent_code is not None:
+            mismatch = parent_code_problem(code, parent_code)
+            if mismatch is not None:
+                report.problem(layer, index, code, mismatch)
     if parent_name_property is not None:
-        parent_name = _text_property(
-            properties,
-            parent_name_property,
-            "the kecamatan derived from it",
-            layer,
-            index,
-            code,
-            report,
+        parent_name = text(
+            parent_name_property, "the kecamatan derived from it", code, max_name_length
         )
     geometry = _read_geometry(index, code, raw.get("geometry"), layer=layer, crs=crs, report=report)
     if len(report.problems) > problems_before:
@@ -206,6 +231,7 @@ def _text_property(
     layer: Layer,
     index: int,
     code: str | None,
+    max_length: int,
     report: ImportReport,
 ) -> str | None:
     """The stripped text of a required property, or None after reporting why not."""
@@ -217,11 +243,17 @@ def _text_property(
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        report.problem(layer, index, code, f"the {prop!r} property is not text: {value!r}")
+        report.problem(
+            layer, index, code, f"the {prop!r} property is not text: {reprlib.repr(value)}"
+        )
         return None
     value = value.strip()
     if not value:
         report.problem(layer, index, code, f"the {prop!r} property is empty ({purpose})")
+        return None
+    problem = text_problem(value, max_length=max_length)
+    if problem is not None:
+        report.problem(layer, index, code, f"the {prop!r} property {problem} ({purpose})")
         return None
     return value
 
@@ -332,7 +364,7 @@ def _source_crs(collection: dict[str, Any]) -> _SourceCrs | str:
     member = collection["crs"]
     name = _legacy_crs_name(member)
     if name is None:
-        return f"unsupported 'crs' member {json.dumps(member)[:200]}; expected a named CRS"
+        return f"unsupported 'crs' member {reprlib.repr(member)}; expected a named CRS"
     try:
         crs = CRS.from_user_input(name)
     except CRSError as error:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import ImportRefused
 from geo.areas import AreaInput, BoundarySetInput
+from geo.boundary_checks import MAX_NAME_LENGTH
 from geo.boundary_files import BoundaryFeature, ImportProblem, ImportReport, read_layer
 from geo.quality import QualityReport, measure_quality, polygonal_parts
 from geo.store import activate_boundary_set, write_boundary_set
@@ -37,6 +38,7 @@ class ImportOptions:
     kecamatan_name_property: str = "name"
     accuracy_note: str = DEFAULT_ACCURACY_NOTE
     is_approximate: bool = False
+    max_name_length: int = MAX_NAME_LENGTH
 
 
 @dataclass
@@ -87,6 +89,7 @@ def plan_import(
         parent_code_property=options.parent_code_property,
         parent_name_property=options.parent_name_property if derive else None,
         report=report,
+        max_name_length=options.max_name_length,
     )
 
     if kecamatan is None:
@@ -100,6 +103,7 @@ def plan_import(
             parent_code_property=None,
             parent_name_property=None,
             report=report,
+            max_name_length=options.max_name_length,
         )
         kecamatan_areas = [
             AreaInput(code=feature.code, name=feature.name, geometry=feature.geometry)

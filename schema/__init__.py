@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 
 from core.database import database_unavailable
 from core.errors import PatriotError
+from core.log_redaction import describe_database_error
 from schema.boundary_set import BoundarySetMutation, BoundarySetQuery
 from schema.case import CaseQuery
 from schema.case_actions import CaseActionMutation
@@ -62,24 +63,32 @@ class Mutation(
     pass
 
 
+logger = logging.getLogger("patriot.errors")
+
+
 class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Strawberry logs every error with its traceback: a caller's typo or an
         # expected refusal would flood the log. Only unexpected failures are incidents.
-        unexpected = [
-            e
-            for e in errors
-            if e.original_error is not None
-            and not isinstance(e.original_error, GraphQLError | PatriotError)
-        ]
         # An outage fails every operation alike: one line each, not a trace each.
-        outages = [e for e in unexpected if database_unavailable(e.original_error)]
-        for error in outages[:1]:
-            logger.warning("database unavailable: %s", type(error.original_error).__name__)
-        unexpected = [e for e in unexpected if e not in outages]
-        super().process_errors(unexpected, execution_context)
+        # Nor is Strawberry's line used: it prints the document around the failing
+        # field, whose inline arguments may hold a reporter's details. The field's
+        # path says where; a database error is described by its statement's shape.
+        outage_logged = False
+        for error in errors:
+            original = error.original_error
+            if original is None or isinstance(original, GraphQLError | PatriotError):
+                continue
+            if database_unavailable(original):
+                if not outage_logged:
+                    logger.warning("database unavailable: %s", type(original).__name__)
+                    outage_logged = True
+                continue
+            where = ".".join(str(key) for key in error.path or ()) or "the operation"
+            what = describe_database_error(original) or error.message
+            logger.error("unexpected error in %s: %s", where, what, exc_info=original)
 
 
 def build_schema(

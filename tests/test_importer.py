@@ -422,6 +422,161 @@ async def test_a_refused_plan_writes_nothing(session: AsyncSession) -> None:
     assert await session.scalar(select(func.count()).select_from(BoundarySet)) == before
 
 
+@pytest.mark.parametrize(
+    ("code", "kecamatan_code", "belongs_to"),
+    [
+        ("32.75.08.1001", "32.75.01", "32.75.08"),
+        ("32.75.08.1001", "32.75.0", "32.75.08"),
+        ("3275081001", "32.75.01", "32.75.08"),
+        ("32.75.08.1001", "327501", "32.75.08"),
+    ],
+)
+def test_refuses_a_kecamatan_code_that_disagrees_with_the_kelurahan_code(
+    code: str, kecamatan_code: str, belongs_to: str
+) -> None:
+    kelurahan = _collection(
+        _feature("32.75.01.1001"), _feature(code, column=1, kecamatan_code=kecamatan_code)
+    )
+
+    plan = plan_import(kelurahan=kelurahan, kecamatan=None, options=OPTIONS)
+
+    assert str(_only_problem(plan.problems)) == (
+        f"feature #1 ({code}): kecamatan code {kecamatan_code!r} disagrees with its own code,"
+        f" which belongs to kecamatan {belongs_to}"
+    )
+    assert plan.boundary_set is None
+
+
+def test_the_kecamatan_code_is_checked_with_a_kecamatan_file_too() -> None:
+    kecamatan = _collection(
+        *(
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": name},
+                "geometry": _polygon(column),
+            }
+            for column, (code, name) in enumerate(
+                [("32.75.01", "Bekasi Timur"), ("32.75.02", "Bekasi Barat")]
+            )
+        )
+    )
+    kelurahan = _collection(
+        _feature("32.75.01.1001"), _feature("32.75.01.1002", column=1, kecamatan_code="32.75.02")
+    )
+
+    plan = plan_import(kelurahan=kelurahan, kecamatan=kecamatan, options=OPTIONS)
+
+    assert str(_only_problem(plan.problems)).startswith(
+        "feature #1 (32.75.01.1002): kecamatan code '32.75.02' disagrees with its own code"
+    )
+
+
+def test_refuses_a_code_without_a_kecamatan_prefix() -> None:
+    plan = plan_import(kelurahan=_collection(_feature("KEL-1001")), kecamatan=None, options=OPTIONS)
+
+    assert str(_only_problem(plan.problems)).startswith(
+        "feature #0 (KEL-1001): its code does not start with a kecamatan code"
+    )
+
+
+@pytest.mark.parametrize(
+    ("properties", "message"),
+    [
+        ({"name": "x" * 100_000}, "the 'name' property is 100,000 characters long, more than 100"),
+        ({"kecamatan": "K" * 101}, "the 'kecamatan' property is 101 characters long, more than"),
+        (
+            {"code": "32.75.01." + "1" * 30},
+            "the 'code' property is 39 characters long, more than 32",
+        ),
+        ({"name": "Bekasi\njaya"}, "the 'name' property holds U+000A"),
+        ({"name": "Bekasi\u202ejaya"}, "the 'name' property holds U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ({"name": "Bekasi\u200bjaya"}, "the 'name' property holds U+200B (ZERO WIDTH SPACE)"),
+        ({"name": "Bekasi\ud800jaya"}, "the 'name' property holds U+D800"),
+        ({"kecamatan_code": "32.75.01\x00"}, "the 'kecamatan_code' property holds U+0000"),
+    ],
+)
+def test_refuses_absurd_text(properties: dict[str, str], message: str) -> None:
+    feature = _feature("32.75.01.1002", column=1)
+    feature["properties"].update(properties)
+
+    plan = plan_import(
+        kelurahan=_collection(_feature("32.75.01.1001"), feature), kecamatan=None, options=OPTIONS
+    )
+
+    [problem] = [str(problem) for problem in plan.problems]
+    assert problem.startswith("feature #1"), problem
+    assert message in problem
+    # The message names the problem, it does not repeat a huge value.
+    assert len(problem) < 300
+
+
+def test_a_long_real_name_passes_and_the_limit_is_an_option() -> None:
+    name = "Jatiwaringin Pondokgede Kranggan Jatisampurna Kelurahan"
+    kelurahan = _collection(_feature("32.75.01.1001", name=name))
+
+    assert plan_import(kelurahan=kelurahan, kecamatan=None, options=OPTIONS).ok
+    plan = plan_import(
+        kelurahan=kelurahan,
+        kecamatan=None,
+        options=ImportOptions(source="test", max_name_length=20),
+    )
+    assert "more than 20" in str(_only_problem(plan.problems))
+
+
+def test_refuses_absurd_names_in_the_kecamatan_file() -> None:
+    kecamatan = _collection(
+        {
+            "type": "Feature",
+            "properties": {"code": "32.75.01", "name": "<b>Bekasi Timur</b>\r\n"},
+            "geometry": _polygon(),
+        },
+    )
+    kecamatan["features"][0]["properties"]["name"] = "Bekasi\x07Timur"
+
+    plan = plan_import(kelurahan=_two_kelurahan(), kecamatan=kecamatan, options=OPTIONS)
+
+    assert str(_only_problem(plan.problems)).startswith(
+        "kecamatan feature #0 (32.75.01): the 'name' property holds U+0007"
+    )
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 107.0
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [40, 900, 5_000])
+def test_refuses_deeply_nested_features_without_a_traceback(levels: int) -> None:
+    deep_geometry = _feature(
+        "32.75.01.1002", column=1, geometry={"type": "Polygon", "coordinates": _nested(levels)}
+    )
+    deep_properties = _feature("32.75.01.1003", column=2)
+    deep_properties["properties"]["extra"] = _nested(levels)
+    kelurahan = _collection(_feature("32.75.01.1001"), deep_geometry, deep_properties)
+
+    plan = plan_import(kelurahan=kelurahan, kecamatan=None, options=OPTIONS)
+
+    assert [str(problem) for problem in plan.problems] == [
+        f"feature #{index}: the feature nests lists and objects more than 30 levels deep:"
+        " not a boundary file"
+        for index in (1, 2)
+    ]
+
+
+def test_refuses_a_deeply_nested_crs_member() -> None:
+    kelurahan = _collection(_feature("32.75.01.1001"))
+    kelurahan["crs"] = {"type": "name", "properties": {"name": _nested(2_000)}}
+
+    plan = plan_import(kelurahan=kelurahan, kecamatan=None, options=OPTIONS)
+
+    assert str(_only_problem(plan.problems)) == (
+        "kelurahan file: the FeatureCollection nests lists and objects more than 32 levels"
+        " deep: not a boundary file"
+    )
+
+
 # --- repairs and coordinate systems --------------------------------------------
 
 
@@ -585,6 +740,74 @@ def test_cli_reports_unreadable_files(
     assert main([str(path)]) == 1
 
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[" * 5_000 + "]" * 5_000, "nests lists and objects too deeply for Python's JSON reader"),
+        ('{"type": "FeatureCollection", "features": [' + "7" * 5_000 + "]}", "holds a number"),
+        (b"\xff\xfe{}", "is not UTF-8 text"),
+    ],
+)
+def test_cli_refuses_unreadable_json_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str | bytes, message: str
+) -> None:
+    path = tmp_path / "kelurahan.geojson"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+
+    assert main([str(path)]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_cli_refuses_a_huge_file_before_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "kelurahan.geojson"
+    with path.open("wb") as file:
+        file.truncate(3 * 1024 * 1024)  # sparse: nothing to write, nothing to read
+
+    assert main([str(path), "--max-file-mb", "2"]) == 1
+
+    assert "has 3 MB, more than 2 MB (--max-file-mb)" in capsys.readouterr().err
+
+
+def test_cli_refuses_absurd_names_and_lists_every_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "kelurahan.geojson"
+    kelurahan = _collection(
+        _feature("32.75.01.1001", name="x" * 100_000),
+        _feature("32.75.02.1002", column=1),
+        _feature("32.75.01.1003", column=2, name="Bekasi\x1bjaya"),
+    )
+    path.write_text(json.dumps(kelurahan))
+
+    assert main([str(path), "--commit", "--activate"]) == 1
+
+    out = capsys.readouterr().out
+    assert "refused: 3 problem(s), nothing can be written" in out
+    assert "feature #0 (32.75.01.1001): the 'name' property is 100,000 characters long" in out
+    assert "feature #1 (32.75.02.1002): kecamatan code '32.75.01' disagrees" in out
+    assert "feature #2 (32.75.01.1003): the 'name' property holds U+001B" in out
+    assert "x" * 1_000 not in out
+
+
+def test_cli_refuses_an_absurd_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "kelurahan.geojson"
+    path.write_text(json.dumps(_two_kelurahan()))
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(path), "--note", "ok\x00"])
+
+    assert exit_.value.code == 2
+    assert "the note holds U+0000" in capsys.readouterr().err
 
 
 def test_cli_activate_needs_commit(capsys: pytest.CaptureFixture[str]) -> None:

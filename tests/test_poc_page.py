@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.poc import _content_security_policy
 from tests import bekasi
 from tests.conftest import ROOT, wipe_committed_cases
 from tests.factories import SUBMIT, report_input
@@ -20,6 +22,9 @@ from tests.servers import Server, running_servers
 
 pytestmark = pytest.mark.usefixtures("reference_data")
 
+# Playwright evaluates its wait predicates as strings, which the page's content
+# security policy forbids: the tests bypass it, except the one that runs the wall
+# under its policy.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -139,7 +144,7 @@ async def test_wall_updates_live_and_resumes_after_a_network_drop(
     submit = committed_credentials
     lat, lon = bekasi.interior_lat_lon(shared_data_dir, "32.75.08.1001")
     place = {"lat": lat, "lon": lon}
-    context = await browser.new_context(viewport={"width": 1600, "height": 900})
+    context = await browser.new_context(viewport={"width": 1600, "height": 900}, bypass_csp=True)
     page = await context.new_page()
     page_errors: list[str] = []
     page.on("pageerror", lambda error: page_errors.append(str(error)))
@@ -205,7 +210,7 @@ async def test_wall_updates_live_and_resumes_after_a_network_drop(
 async def test_page_sends_the_staff_token(
     server: Server, browser: Browser, operator_token: str
 ) -> None:
-    context = await browser.new_context()
+    context = await browser.new_context(bypass_csp=True)
     page = await context.new_page()
     seen: list[str | None] = []
     page.on(
@@ -256,3 +261,136 @@ async def test_page_config_carries_the_tile_setting(server: Server) -> None:
     assert 'lang="id"' in page.text
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "img-src 'self' data:;" in policy
+
+
+@pytest.mark.parametrize(
+    ("tile_url", "img_src"),
+    [
+        ("https://tiles.example/{z}/{x}/{y}.png", "img-src 'self' data: https://tiles.example;"),
+        (
+            "https://{s}.tile.example:8443/{z}/{x}/{y}.png",
+            "img-src 'self' data: https://*.tile.example:8443;",
+        ),
+        ("https://tiles-{s}.example/{z}/{x}/{y}.png", "img-src 'self' data: https:;"),
+    ],
+)
+def test_the_page_policy_lets_the_tiles_in(tile_url: str, img_src: str) -> None:
+    assert img_src in _content_security_policy(tile_url)
+
+
+# Runs only when the page turns data into markup: an image that fails to load.
+HOSTILE = '<img src="x" onerror="window.injected = (window.injected || 0) + 1">'
+
+
+@pytest.fixture
+async def hostile_names(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Every kelurahan and kecamatan name of the active set ends in markup, committed
+    for the server to read; the names are put back afterwards."""
+    suffix = f" {HOSTILE}"
+    active = "boundary_set_id = (SELECT id FROM boundary_set WHERE is_active)"
+    async with engine.begin() as conn:
+        for table in ("kelurahan", "kecamatan"):
+            await conn.execute(
+                text(f"UPDATE {table} SET name = name || :suffix WHERE {active}"),
+                {"suffix": suffix},
+            )
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            for table in ("kelurahan", "kecamatan"):
+                await conn.execute(
+                    text(
+                        f"UPDATE {table} SET name = left(name, -length(:suffix))"
+                        f" WHERE {active} AND right(name, length(:suffix)) = :suffix"
+                    ),
+                    {"suffix": suffix},
+                )
+
+
+@pytest.mark.usefixtures("committed", "hostile_names")
+async def test_names_and_titles_are_shown_as_text_and_run_nothing(
+    server: Server,
+    browser: Browser,
+    shared_data_dir: Path,
+    operator_token: str,
+    committed_credentials: Credentials,
+) -> None:
+    lat, lon = bekasi.interior_lat_lon(shared_data_dir, "32.75.08.1001")
+    title = f"Jalan rusak {HOSTILE}"
+    context = await browser.new_context(viewport={"width": 1600, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        await page.goto(f"http://127.0.0.1:{server.port}/poc")
+        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
+        await _sign_in(page, operator_token)
+        await page.wait_for_function(
+            "window.poc && window.poc.ready && window.poc.connection === 'connected'",
+            timeout=20_000,
+        )
+        ticket = await _submit(server, committed_credentials, {"lat": lat, "lon": lon}, title)
+        await expect(_marker(page, ticket)).to_have_count(1, timeout=LIVE_WITHIN_MS)
+
+        # The lists: the title, and the kelurahan name in the line below it.
+        line = page.locator(f'#newest li[data-ticket="{ticket}"]')
+        await expect(line.locator(".title")).to_have_text(title)
+        await expect(line.locator(".meta")).to_contain_text(HOSTILE)
+        # The kecamatan filter.
+        await expect(page.locator("#filter-kecamatan option").nth(1)).to_contain_text(HOSTILE)
+        # The popup of the case's marker.
+        await _marker(page, ticket).dispatch_event("click")
+        popup = page.locator(".leaflet-popup-content")
+        await expect(popup).to_contain_text(title)
+        # The tooltip of the kelurahan under the pointer, wherever that is on the map.
+        box = await page.locator("#map").bounding_box()
+        assert box is not None
+        tooltip = page.locator(".leaflet-tooltip")
+        for fraction in (0.5, 0.4, 0.6, 0.3, 0.7):
+            await page.mouse.move(box["x"] + box["width"] * fraction, box["y"] + box["height"] / 2)
+            if await tooltip.count():
+                break
+        await expect(tooltip).to_contain_text(HOSTILE)
+
+        await page.wait_for_timeout(300)  # time for a failing image to report its error
+        assert await page.locator("#map img, .side img, select img").count() == 0
+        assert await page.evaluate("window.injected") is None
+        assert page_errors == []
+    finally:
+        await context.close()
+
+
+async def test_the_wall_works_within_its_content_security_policy(
+    server: Server, browser: Browser, operator_token: str
+) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    try:
+        await page.goto(f"http://127.0.0.1:{server.port}/poc")
+        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
+        await expect(
+            page.locator(".leaflet-overlay-pane path.leaflet-interactive")
+        ).not_to_have_count(0)
+        await _sign_in(page, operator_token)
+        await expect(page.locator("#connection")).to_have_attribute(
+            "data-state", "connected", timeout=20_000
+        )
+        await expect(page.locator("#error")).to_be_hidden(timeout=10_000)
+
+        assert refused == []
+        assert page_errors == []
+    finally:
+        await context.close()

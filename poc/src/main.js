@@ -57,6 +57,9 @@ const state = {
 
 const $ = (selector) => document.querySelector(selector);
 
+// Names and titles come from partners' reports and imported boundary files: they reach
+// the page as text nodes only, never as markup. Leaflet renders a string tooltip or
+// popup as HTML, so it is given elements built here.
 function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
@@ -234,7 +237,8 @@ function setUpMap(kelurahan) {
     },
     {
       style: () => ({ color: "#94a3b8", weight: 1, fillColor: "#1e293b", fillOpacity: 0.6 }),
-      onEachFeature: (feature, layer) => layer.bindTooltip(feature.properties.name, { sticky: true }),
+      onEachFeature: (feature, layer) =>
+        layer.bindTooltip(element("span", {}, feature.properties.name), { sticky: true }),
     },
   ).addTo(map.leaflet);
   map.cases = L.layerGroup().addTo(map.leaflet);
@@ -295,18 +299,19 @@ function placeMarker(item) {
     path.dataset.ticket = item.ticket;
     path.dataset.status = item.status;
   }
-  marker.bindPopup(
-    `<strong>${escapeHtml(item.ticket)}</strong><br>${escapeHtml(item.title)}<br>` +
-      `${escapeHtml(STATUS_LABELS[item.status] || item.status)} · ${escapeHtml(item.dinas?.shortName || "")}` +
-      (isOverdue(item) ? `<br><em>Terlambat ${escapeHtml(lateBy(item.dueAt))}</em>` : ""),
-  );
+  marker.bindPopup(casePopup(item));
 }
 
-function escapeHtml(text) {
-  return String(text ?? "").replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
-  );
+function casePopup(item) {
+  const lines = [
+    element("strong", {}, item.ticket),
+    element("br"),
+    item.title,
+    element("br"),
+    `${STATUS_LABELS[item.status] || item.status} · ${item.dinas?.shortName || ""}`,
+  ];
+  if (isOverdue(item)) lines.push(element("br"), element("em", {}, `Terlambat ${lateBy(item.dueAt)}`));
+  return element("div", { className: "case-popup" }, ...lines);
 }
 
 // -- panels --------------------------------------------------------------------------
