@@ -7,11 +7,8 @@ import logging
 
 import uvicorn
 
-# uvicorn's HTTP protocol for `http="httptools"`, here behind the read guard.
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from api.app import create_app
-from api.http_guard import ReadLimits, guarded
+from api.http_guard import ReadLimits, http_protocol
 from core.settings import Settings
 
 
@@ -25,6 +22,7 @@ def main() -> None:
         body_timeout_s=settings.http_body_timeout_s,
         max_header_bytes=settings.http_max_header_bytes,
         on_refused=lambda reason: refused.labels(reason=reason).inc(),
+        on_guard=lambda guarding: app.state.metrics.http_read_guard.set(1 if guarding else 0),
     )
     # Modules, the schema and the app live as long as the process: moved out of
     # the collector's way, they are never traversed again by full collections.
@@ -35,7 +33,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=guarded(HttpToolsProtocol, limits),
+        http=http_protocol(limits),
         ws="websockets-sansio",
         # A websocket message may be as large as a request body, and no larger:
         # uvicorn reads and buffers a whole frame before anyone authenticated.

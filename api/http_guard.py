@@ -9,12 +9,17 @@ bound. The ASGI app cannot help: it is called only once the headers are in.
 The guard is an asyncio protocol of its own that hands every event to
 uvicorn's protocol unchanged; it follows the requests with its own httptools
 parser (only their start, end of headers and end), so it relies on nothing
-inside uvicorn. It steps aside once a websocket takes the connection over.
+inside uvicorn but the name of the protocol class it wraps, which uvicorn does
+not document: uvicorn is pinned exactly in pyproject.toml, and a release that
+moved that class makes `python -m api` serve without the guard, saying so in
+its log and in `patriot_http_read_guard` (0), rather than not start.
+It steps aside once a websocket takes the connection over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +37,8 @@ class ReadLimits:
     max_header_bytes: int
     # Told the reason of every connection the guard ends (for a metric).
     on_refused: Callable[[str], None] = lambda reason: None
+    # Told whether the guard is in place (for a metric).
+    on_guard: Callable[[bool], None] = lambda guarding: None
 
 
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -39,6 +46,24 @@ _HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
+
+
+def http_protocol(
+    limits: ReadLimits, *, protocol_path: str = "uvicorn.protocols.http.httptools_impl"
+) -> type[asyncio.Protocol] | str:
+    """uvicorn's `http` setting: its httptools protocol behind the guard, or the
+    plain protocol by name when this uvicorn release lacks the class."""
+    try:
+        inner = importlib.import_module(protocol_path).HttpToolsProtocol
+    except (ImportError, AttributeError):
+        logger.error(
+            "http: uvicorn's httptools protocol moved; serving WITHOUT the read guard "
+            "(header and body timeouts, header size): see api/http_guard.py"
+        )
+        limits.on_guard(False)
+        return "httptools"
+    limits.on_guard(True)
+    return guarded(inner, limits)
 
 
 def guarded(inner: type[asyncio.Protocol], limits: ReadLimits) -> type[asyncio.Protocol]:

@@ -24,6 +24,7 @@ class Metrics:
     operations: Histogram
     errors: Counter
     shared_subscriptions: Gauge
+    http_read_guard: Gauge
     connections_refused: Counter
 
     @classmethod
@@ -43,6 +44,12 @@ class Metrics:
                 "patriot_graphql_errors",
                 "GraphQL errors by code",
                 ["code"],
+                registry=registry,
+            ),
+            http_read_guard=Gauge(
+                "patriot_http_read_guard",
+                "1 when requests are read behind the header and body timeouts; 0 when this "
+                "uvicorn release lacks what the guard wraps (api/http_guard.py)",
                 registry=registry,
             ),
             shared_subscriptions=Gauge(

@@ -43,7 +43,7 @@ from api.document_limits import (
     document_rules,
     request_limit_errors,
 )
-from api.errors import PublicErrors, give_codes, hide_suggestions
+from api.errors import RESULT_TYPES, PublicErrors, give_codes, hide_suggestions
 from api.graphql_http import set_http_status
 from api.observability import Metrics, observe_operation, root_field_label
 from api.rate_limit import MutationRateLimiter, rate_limit_refusal
@@ -100,7 +100,7 @@ class OperationPipeline(SchemaExtension):
                 root_field=root_field_label(
                     execution.graphql_document, execution.operation_name, parts.root_fields()
                 ),
-                result=result if isinstance(result, ExecutionResult) else None,
+                result=result if isinstance(result, RESULT_TYPES) else None,
                 duration=time.perf_counter() - started,
             )
 

@@ -257,3 +257,19 @@ async def test_connections_beyond_the_process_limit_are_answered_503(
         async with httpx.AsyncClient(timeout=10) as client:
             calm = await client.get(limited.http.removesuffix("graphql") + "healthz")
         assert calm.status_code == 200
+
+
+def test_the_read_guard_wraps_uvicorns_protocol_or_steps_aside_loudly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from api.http_guard import ReadLimits, http_protocol
+
+    guarding: list[bool] = []
+    limits = ReadLimits(
+        header_timeout_s=1, body_timeout_s=1, max_header_bytes=1024, on_guard=guarding.append
+    )
+    assert not isinstance(http_protocol(limits), str)  # the uvicorn this project pins
+    moved = http_protocol(limits, protocol_path="uvicorn.protocols.http.no_such_module")
+    assert moved == "httptools"
+    assert guarding == [True, False]
+    assert "WITHOUT the read guard" in caplog.text

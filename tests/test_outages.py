@@ -127,7 +127,8 @@ async def test_readiness_says_the_database_is_unreachable(client: httpx.AsyncCli
 async def test_outage_errors_are_counted_by_their_code(
     client: httpx.AsyncClient, down: Starlette
 ) -> None:
-    await client.post("/graphql", json={"query": "{ kecamatanList { code } }"})
+    answer = await client.post("/graphql", json={"query": "{ kecamatanList { code } }"})
+    assert answer.status_code == 503, answer.text
     metrics = (await client.get("/metrics")).text
     assert 'patriot_graphql_errors_total{code="SERVICE_UNAVAILABLE"}' in metrics
     assert 'code="INTERNAL"' not in metrics
