@@ -148,17 +148,6 @@ async def case_by_ticket(
     return await session.scalar(select(Case).where(Case.ticket == ticket.strip().upper(), scope))
 
 
-async def exists_outside_scope(
-    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool]
-) -> bool:
-    """True when the case exists but the caller may not see it (missing cases are
-    left for the caller to report as not found)."""
-    in_scope = await session.scalar(
-        select(scope).select_from(Case).where(Case.ticket == ticket.strip().upper())
-    )
-    return in_scope is False
-
-
 async def events_by_case_ids(
     *, session: AsyncSession, case_ids: Sequence[int]
 ) -> dict[int, list[CaseEvent]]:
