@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVarTuple
 
@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import FieldProblem, InvalidArguments, ValidationFailed
+from domain.access import public_scope
 from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case, CaseEvent, Category, Dinas
@@ -44,6 +45,8 @@ class CaseFilter:
     bbox: BBox | None = None
     near: Near | None = None
     text: str | None = None
+    # Compare the location on the public grid (geo.case_filters), as the public reads it.
+    public_location: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,14 +101,17 @@ def filtered(statement: Select[*Columns], case_filter: CaseFilter) -> Select[*Co
     if f.created_to is not None:
         statement = statement.where(Case.created_at < f.created_to)
     if f.bbox is not None:
-        statement = statement.where(inside_bbox(checked_bbox(f.bbox, field="filter.bbox")))
+        bbox = checked_bbox(f.bbox, field="filter.bbox")
+        statement = statement.where(inside_bbox(bbox, public=f.public_location))
     if f.near is not None:
         validate_lat_lon(f.near.center.lat, f.near.center.lon, prefix="filter.near.")
         if not 0 < f.near.radius_m <= MAX_RADIUS_M:
             raise ValidationFailed(
                 [FieldProblem("filter.near.radiusM", f"must be between 0 and {MAX_RADIUS_M} m")]
             )
-        statement = statement.where(within_radius(f.near.center, f.near.radius_m))
+        statement = statement.where(
+            within_radius(f.near.center, f.near.radius_m, public=f.public_location)
+        )
     if f.text and f.text.strip():
         query = func.websearch_to_tsquery("simple", f.text.strip())
         statement = statement.where(Case.search.op("@@")(query))
@@ -132,6 +138,19 @@ async def list_cases(
         cases=list(rows[:first]),
         has_next_page=len(rows) > first,
         has_previous_page=after is not None,
+    )
+
+
+async def list_public_cases(
+    *, session: AsyncSession, case_filter: CaseFilter, first: int, after: str | None
+) -> CasePage:
+    """`list_cases` for anyone: non-confidential cases, located as the public sees them."""
+    return await list_cases(
+        session=session,
+        case_filter=replace(case_filter, public_location=True),
+        scope=public_scope(),
+        first=first,
+        after=after,
     )
 
 
