@@ -1,11 +1,11 @@
 """Limits on GraphQL documents, each set by `Settings` and on by default.
 
-Depth, aliases and tokens are Strawberry's own limits; the cost, NUL
-characters and (in production) introspection are validation rules of ours.
-All of them run with validation, which Strawberry caches per document: a
+Depth, aliases and tokens are Strawberry's own limits; the cost, list lengths,
+NUL characters and (in production) introspection are validation rules of
+ours. All of them run with validation, which Strawberry caches per document: a
 document that is sent again is not checked again. Only what reads a request's
-variables (a page size given by a variable, NUL characters in values) runs per
-request, just before execution (`RequestLimits`).
+variables (a page size given by a variable, lists and NUL characters in
+values) runs per request, just before execution (`RequestLimits`).
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ from graphql import (
     GraphQLArgument,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLInterfaceType,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     SchemaMetaFieldDef,
     SelectionSetNode,
@@ -43,6 +48,7 @@ from graphql import (
     get_named_type,
     get_operation_ast,
     parse,
+    type_from_ast,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
@@ -60,6 +66,7 @@ def document_rules(settings: Settings) -> list[type[ASTValidationRule]]:
         *QueryDepthLimiter(settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(settings.max_aliases).validation_rules,
         NulInDocument,
+        list_length_rule(settings.max_list_items),
         cost_rule(settings.max_query_cost),
     ]
     if not settings.introspection_enabled:
@@ -82,9 +89,12 @@ class RequestLimits(SchemaExtension):
     """The limits that read the request's variables, checked before execution:
     over one, the operation is not executed and the error is its result."""
 
-    def __init__(self, *, schema: Callable[[], GraphQLSchema], max_cost: int) -> None:
+    def __init__(
+        self, *, schema: Callable[[], GraphQLSchema], max_cost: int, max_list_items: int
+    ) -> None:
         self.schema = schema
         self.max_cost = max_cost
+        self.max_list_items = max_list_items
 
     def on_execute(self) -> Iterator[None]:
         execution = self.execution_context
@@ -95,7 +105,8 @@ class RequestLimits(SchemaExtension):
                 execution.graphql_document,
                 execution.operation_name,
                 variables,
-                self.max_cost,
+                max_cost=self.max_cost,
+                max_list_items=self.max_list_items,
             )
             if errors:
                 # A result set before execution makes Strawberry skip it.
@@ -108,13 +119,18 @@ def _variable_errors(
     document: DocumentNode | None,
     operation_name: str | None,
     variables: Mapping[str, Any],
+    *,
     max_cost: int,
+    max_list_items: int,
 ) -> list[GraphQLError]:
     if _contains_nul(variables):
         return [GraphQLError(NUL_MESSAGE, original_error=InvalidArguments(NUL_MESSAGE))]
     operation = get_operation_ast(document, operation_name) if document else None
     if document is None or operation is None:
         return []
+    too_long = _overlong_list(schema, operation, variables, max_list_items)
+    if too_long is not None:
+        return [too_long]
     cost = measure_cost(schema, document, operation, variables)
     if cost.uses_variables and cost.value > max_cost:
         return [cost.error(operation, max_cost)]
@@ -281,18 +297,78 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
     return OperationCostLimit
 
 
+# --- Lists -------------------------------------------------------------------
+#
+# A list filter becomes one SQL parameter per value, and PostgreSQL takes at
+# most 32,767 parameters in a statement: beyond it the statement fails as an
+# internal error. Every list argument is held to `max_list_items` instead, in
+# the document (a validation rule) and in the variables (before execution);
+# JSON and GeoJSON values are scalars, which this does not look into.
+
+
+def _list_error(path: str, length: int, limit: int, node: ListValueNode | None) -> GraphQLError:
+    message = f"{path} holds {length} items; a list may hold at most {limit}."
+    return GraphQLError(message, node, original_error=InvalidArguments(message))
+
+
+def list_length_rule(limit: int) -> type[ASTValidationRule]:
+    class ListLength(ValidationRule):
+        def enter_list_value(self, node: ListValueNode, *_: Any) -> None:
+            if len(node.values) > limit:
+                self.report_error(_list_error("A list", len(node.values), limit, node))
+
+    return ListLength
+
+
+def _overlong_list(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any],
+    limit: int,
+) -> GraphQLError | None:
+    # Walked with a stack, not recursion: variables may nest as deep as the JSON
+    # decoder allows, deeper than Python's recursion limit.
+    pending: list[tuple[GraphQLInputType, Any, str]] = []
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        declared = type_from_ast(schema, definition.type)
+        if name in variables and declared is not None:
+            pending.append((declared, variables[name], f"${name}"))  # type: ignore[arg-type]
+    while pending:
+        type_, value, path = pending.pop()
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            items = value if isinstance(value, list) else [value]
+            if len(items) > limit:
+                return _list_error(path, len(items), limit, None)
+            pending.extend((type_.of_type, item, f"{path}[{i}]") for i, item in enumerate(items))
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(value, Mapping):
+            pending.extend(
+                (field.type, value[name], f"{path}.{name}")
+                for name, field in type_.fields.items()
+                if name in value
+            )
+    return None
+
+
 # --- Text --------------------------------------------------------------------
 
 NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
 
 
 def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
+    pending = [value]  # a stack, for the reason given in _overlong_list
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

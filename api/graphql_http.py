@@ -5,6 +5,7 @@ Strawberry's execution with the extensions of `api.pipeline`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -26,11 +28,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
 from api.errors import OperationResult
 from api.observability import Metrics
+from core.errors import InvalidArguments
 from core.settings import Settings
 from domain.access import ANONYMOUS
 from live.handler import SharedSubscriptionsHandler, sharing_supported
@@ -73,6 +77,28 @@ class HttpStatus(SchemaExtension):
                 (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
             )
             context.response.status_code = 429 if rate_limited else 400
+
+
+SUBSCRIPTIONS_OVER_HTTP = (
+    "Subscriptions are served over websockets at /graphql (graphql-transport-ws), not over HTTP."
+)
+
+
+class NoSubscriptionsOverHttp(SchemaExtension):
+    """Strawberry lets a subscription through over plain HTTP (for its multipart
+    transport, which is off here) and then runs the subscription's resolver as
+    if it were a query, which fails inside. It is refused before execution."""
+
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        context: Context = execution.context
+        if context.response is not None and execution.operation_type is OperationType.SUBSCRIPTION:
+            refused = InvalidArguments(SUBSCRIPTIONS_OVER_HTTP)
+            # A result set before execution makes Strawberry skip it.
+            execution.result = ExecutionResult(
+                data=None, errors=[GraphQLError(str(refused), original_error=refused)]
+            )
+        yield
 
 
 @dataclass
@@ -168,6 +194,12 @@ class GraphQLView(GraphQL[Context, None]):
             response.pop("data", None)
         return response
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses what json.loads lets through to fail later as an internal
+        # error: invalid UTF-8, lone surrogates (PostgreSQL cannot store them) and
+        # nesting deeper than 1024 (json.loads recurses until Python gives up).
+        return orjson.loads(data)
+
     def encode_json(self, data: object) -> str:
         # Text, not bytes: websocket frames must be text frames for graphql-ws clients.
         return orjson.dumps(data).decode()
@@ -196,19 +228,50 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
+            await _check_body_shape(request)
             response = await self.run(request)
         except HTTPException as error:
             # Refused before any operation ran (an unreadable body, bad credentials):
             # still a GraphQL response, in the media type the caller accepts.
             accept = request.headers.get("accept", "")
+            problem: dict[str, object] = {"message": _reason(error)}
+            if error.status_code == 400:
+                problem["extensions"] = {"code": "BAD_REQUEST"}
             response = Response(
-                orjson.dumps({"errors": [{"message": error.reason}]}),
+                orjson.dumps({"errors": [problem]}),
                 status_code=error.status_code,
                 media_type=GRAPHQL_RESPONSE_JSON
                 if accepts_graphql_response_json(accept)
                 else "application/json",
             )
         await response(scope, receive, send)
+
+
+# The first character of a JSON text says what it holds; a GraphQL request is
+# an object (an array would be a batch, which Strawberry refuses itself).
+_JSON_WHITESPACE = b" \t\r\n"
+_CONTAINERS = (b"{", b"[")
+
+
+async def _check_body_shape(request: Request) -> None:
+    """Strawberry reads a JSON body that is null, a number or a string as if it
+    were an object and fails inside with an internal error: refused here. The
+    body is read once; Starlette keeps it for Strawberry."""
+    if request.method != "POST" or "application/json" not in request.headers.get(
+        "content-type", ""
+    ):
+        return
+    first = (await request.body()).lstrip(_JSON_WHITESPACE)[:1]
+    if first and first not in _CONTAINERS:
+        raise HTTPException(400, "The request body must be a JSON object.")
+
+
+def _reason(error: HTTPException) -> str:
+    # Strawberry's reason for an unparsable body is generic; the decoder's says why.
+    cause = error.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{error.reason}: {cause.msg}."
+    return error.reason
 
 
 def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:

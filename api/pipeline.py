@@ -23,7 +23,7 @@ from strawberry.extensions import (
 
 from api.document_limits import CachedParsing, RequestLimits, cost_schema, document_rules
 from api.errors import ErrorCodes, HideSuggestions, PublicErrors
-from api.graphql_http import HttpStatus
+from api.graphql_http import HttpStatus, NoSubscriptionsOverHttp
 from api.observability import Metrics, OperationObserver
 from api.rate_limit import MutationRateLimit, MutationRateLimiter
 from api.transactions import TransactionPerOperation
@@ -64,7 +64,12 @@ def build_operation_schema(
         CachedParsing,
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: RequestLimits(schema=costed, max_cost=settings.max_query_cost),
+        NoSubscriptionsOverHttp,
+        lambda: RequestLimits(
+            schema=costed,
+            max_cost=settings.max_query_cost,
+            max_list_items=settings.max_list_items,
+        ),
         lambda: MutationRateLimit(limiter=rate_limiter),
     ]
     if not settings.field_suggestions_enabled:

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
         default=5_000, ge=10, description="Estimated cost of one operation; see api/limits.py."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # Far below PostgreSQL's 32,767 parameters of one statement, which a list
+    # filter of more values would overflow.
+    max_list_items: int = Field(
+        default=1_000, ge=10, le=10_000, description="Items of any list argument or variable."
+    )
     mutation_rate_per_minute: float = Field(
         default=120, gt=0, description="Mutations per caller (API key, token or IP) and process."
     )

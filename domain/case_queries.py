@@ -22,7 +22,12 @@ Columns = TypeVarTuple("Columns")
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_M = 50_000
+# PostgreSQL turns a longer search into a query tree it runs out of stack on
+# (about 20,000 words); a search of a title or description needs a few words.
+MAX_SEARCH_TEXT = 200
 _CURSOR_PREFIX = "case:"
+# Ids are bigint: a larger number in a cursor would fail as a query parameter.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,11 @@ def encode_cursor(case_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            return int(raw.removeprefix(_CURSOR_PREFIX))
+        digits = raw.removeprefix(_CURSOR_PREFIX)
+        if raw.startswith(_CURSOR_PREFIX) and digits.isascii() and digits.isdigit():
+            case_id = int(digits)
+            if case_id <= MAX_ID:
+                return case_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise ValidationFailed([FieldProblem("after", "not a cursor returned by this API")])
@@ -113,6 +121,10 @@ def filtered(statement: Select[*Columns], case_filter: CaseFilter) -> Select[*Co
             within_radius(f.near.center, f.near.radius_m, public=f.public_location)
         )
     if f.text and f.text.strip():
+        if len(f.text) > MAX_SEARCH_TEXT:
+            raise ValidationFailed(
+                [FieldProblem("filter.text", f"at most {MAX_SEARCH_TEXT} characters")]
+            )
         query = func.websearch_to_tsquery("simple", f.text.strip())
         statement = statement.where(Case.search.op("@@")(query))
     return statement

@@ -101,12 +101,17 @@ async def test_alias_limit(graphql: Any) -> None:
 
 async def test_token_limit(graphql: Any) -> None:
     def sources(count: int) -> str:
-        # 19 tokens around the list, one per string.
-        listed = " ".join(['"POT"'] * count)
-        return f"{{ cases(filter: {{ sources: [{listed}] }}) {{ edges {{ cursor }} }} }}"
+        # 23 tokens around the lists, one per string; two lists, as one may
+        # hold at most 1000 items.
+        sources = " ".join(['"POT"'] * (count // 2))
+        dinas = " ".join(['"DLH"'] * (count - count // 2))
+        return (
+            f"{{ cases(filter: {{ sources: [{sources}] dinasCodes: [{dinas}] }}) "
+            "{ edges { cursor } } }"
+        )
 
-    assert "errors" not in await graphql(sources(2_000 - 19))
-    refused = await graphql(sources(2_001 - 19))
+    assert "errors" not in await graphql(sources(2_000 - 23))
+    refused = await graphql(sources(2_001 - 23))
     assert "data" not in refused  # nothing was executed
     assert "more than 2000 tokens" in refused["errors"][0]["message"]
 
