@@ -13,39 +13,22 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLArgument,
     GraphQLError,
-    GraphQLField,
     GraphQLInputObjectType,
     GraphQLInputType,
-    GraphQLInterfaceType,
     GraphQLList,
-    GraphQLNamedType,
     GraphQLNonNull,
-    GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
     ListValueNode,
     OperationDefinitionNode,
-    SchemaMetaFieldDef,
-    SelectionSetNode,
     StringValueNode,
-    TypeMetaFieldDef,
-    ValidationContext,
     ValidationRule,
-    VariableNode,
     build_schema,
-    get_named_type,
     get_operation_ast,
     parse,
     type_from_ast,
@@ -55,7 +38,8 @@ from strawberry import Schema
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.types import ExecutionResult
 
-from core.errors import CostLimitExceeded, InvalidArguments
+from api.query_cost import cost_rule, measure_cost
+from core.errors import InvalidArguments
 from core.settings import Settings
 
 
@@ -135,166 +119,6 @@ def _variable_errors(
     if cost.uses_variables and cost.value > max_cost:
         return [cost.error(operation, max_cost)]
     return []
-
-
-# --- Cost --------------------------------------------------------------------
-#
-# cost(selection set) = sum of cost(field) over its fields, inline fragments and
-#                       fragment spreads (every branch of a union counts);
-# cost(field)         = 1 for a leaf, otherwise 1 + n * cost(its selection set),
-# where n is the field's `first` or `limit` argument (as given, from a variable,
-# or its default) and 1 for a field without one. Lists without a page argument
-# (kecamatan, kelurahan, categories, a case's history) are bounded by the data
-# and count once. So `cases(first: 100) { edges { node { ticket title } } }`
-# costs 1 + 100 * (1 + (1 + 2)) = 401.
-
-PAGE_ARGUMENTS = ("first", "limit")
-
-
-class _OperationCost:
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
-        operation: OperationDefinitionNode,
-    ) -> None:
-        self.schema = schema
-        self.fragments = fragments
-        self.variables = dict(variables)
-        for definition in operation.variable_definitions or ():
-            name = definition.variable.name.value
-            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
-                self.variables[name] = int(definition.default_value.value)
-        self._fragment_costs: dict[str, int] = {}
-        self._visiting: set[str] = set()
-        # Whether a page size came from a variable: then the cost of the same
-        # document differs between requests and cannot be kept with it.
-        self.uses_variables = False
-
-    def of(self, operation: OperationDefinitionNode) -> int:
-        root = self.schema.get_root_type(operation.operation)
-        return self._selections(root, operation.selection_set)
-
-    def _selections(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode) -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self._field(parent, selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                branch = self.schema.get_type(condition.name.value) if condition else parent
-                total += self._selections(branch, selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                total += self._fragment(selection.name.value)
-        return total
-
-    def _fragment(self, name: str) -> int:
-        # Memoized: a fragment spread many times (or spreading others many times)
-        # is costed once, so a crafted document cannot make this exponential.
-        if name in self._fragment_costs:
-            return self._fragment_costs[name]
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self._visiting:
-            return 0  # unknown fragments and cycles are reported by the standard rules
-        self._visiting.add(name)
-        cost = self._selections(
-            self.schema.get_type(fragment.type_condition.name.value), fragment.selection_set
-        )
-        self._visiting.discard(name)
-        self._fragment_costs[name] = cost
-        return cost
-
-    def _field(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
-        if node.selection_set is None:
-            return 1
-        definition = self._definition(parent, node.name.value)
-        child = get_named_type(definition.type) if definition else None
-        return 1 + self._page_size(definition, node) * self._selections(child, node.selection_set)
-
-    def _definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
-        if parent is self.schema.query_type and name == "__schema":
-            return SchemaMetaFieldDef
-        if parent is self.schema.query_type and name == "__type":
-            return TypeMetaFieldDef
-        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
-            field: GraphQLField | None = parent.fields.get(name)
-            return field
-        return None
-
-    def _page_size(self, definition: GraphQLField | None, node: FieldNode) -> int:
-        if definition is None:
-            return 1
-        for name in PAGE_ARGUMENTS:
-            if name in definition.args:
-                return max(1, self._int_argument(node, name, definition.args[name]))
-        return 1
-
-    def _int_argument(self, node: FieldNode, name: str, argument: GraphQLArgument) -> int:
-        default = argument.default_value if isinstance(argument.default_value, int) else 1
-        for given in node.arguments or ():
-            if given.name.value != name:
-                continue
-            value = given.value
-            if isinstance(value, IntValueNode):
-                return int(value.value)
-            if isinstance(value, VariableNode):
-                self.uses_variables = True
-                variable = self.variables.get(value.name.value)
-                if isinstance(variable, int) and not isinstance(variable, bool):
-                    return variable
-        return default
-
-
-@dataclass(frozen=True)
-class OperationCost:
-    value: int
-    uses_variables: bool
-
-    def error(self, operation: OperationDefinitionNode, limit: int) -> GraphQLError:
-        exceeded = CostLimitExceeded(self.value, limit)
-        return GraphQLError(str(exceeded), operation, original_error=exceeded)
-
-
-def measure_cost(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    variables: Mapping[str, Any] | None = None,
-) -> OperationCost:
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    measure = _OperationCost(schema, fragments, variables or {}, operation)
-    value = measure.of(operation)
-    return OperationCost(value, measure.uses_variables)
-
-
-def operation_cost(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    variables: Mapping[str, Any] | None = None,
-) -> int:
-    return measure_cost(schema, document, operation, variables).value
-
-
-def cost_rule(max_cost: int) -> type[ASTValidationRule]:
-    """Refuses operations over the cost limit whose cost the document alone
-    decides; one whose page size comes from a variable is measured again with
-    the request's variables (`RequestLimits`)."""
-
-    class OperationCostLimit(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            document = context.document
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    cost = measure_cost(context.schema, document, definition)
-                    if not cost.uses_variables and cost.value > max_cost:
-                        context.report_error(cost.error(definition, max_cost))
-
-    return OperationCostLimit
 
 
 # --- Lists -------------------------------------------------------------------

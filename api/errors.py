@@ -24,6 +24,7 @@ from core.errors import (
     PatriotError,
     RateLimited,
     ReopenWindowClosed,
+    ResponseTooLarge,
     ValidationFailed,
 )
 from domain.access import Forbidden, NotAuthenticated
@@ -37,6 +38,7 @@ ERROR_CODES: dict[type[PatriotError], str] = {
     ReopenWindowClosed: "REOPEN_WINDOW_CLOSED",
     CostLimitExceeded: "COST_LIMIT",
     RateLimited: "RATE_LIMITED",
+    ResponseTooLarge: "RESPONSE_TOO_LARGE",
     NotAuthenticated: "UNAUTHENTICATED",
     InvalidCredentials: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",

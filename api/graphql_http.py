@@ -32,9 +32,9 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.errors import OperationResult
+from api.errors import OperationResult, error_code
 from api.observability import Metrics
-from core.errors import InvalidArguments
+from core.errors import InvalidArguments, ResponseTooLarge
 from core.settings import Settings
 from domain.access import ANONYMOUS
 from live.handler import SharedSubscriptionsHandler, sharing_supported
@@ -201,8 +201,15 @@ class GraphQLView(GraphQL[Context, None]):
         return orjson.loads(data)
 
     def encode_json(self, data: object) -> str:
+        # Every answer passes here: HTTP bodies, websocket messages and the shared
+        # subscriptions' payloads, so the byte budget is kept here once.
+        encoded = orjson.dumps(data)
+        if len(encoded) > self.settings.max_response_bytes:
+            too_large = ResponseTooLarge(len(encoded), self.settings.max_response_bytes)
+            logger.warning("response refused: %s", too_large)
+            encoded = orjson.dumps(_in_place_of(data, too_large))
         # Text, not bytes: websocket frames must be text frames for graphql-ws clients.
-        return orjson.dumps(data).decode()
+        return encoded.decode()
 
     def create_response(
         self,
@@ -272,6 +279,18 @@ def _reason(error: HTTPException) -> str:
     if isinstance(cause, json.JSONDecodeError):
         return f"{error.reason}: {cause.msg}."
     return error.reason
+
+
+def _in_place_of(data: object, too_large: ResponseTooLarge) -> object:
+    """The answer sent instead of one over the byte budget: the operation ran (a
+    mutation is committed), only its result is withheld."""
+    error = {"message": str(too_large), "extensions": {"code": error_code(too_large)}}
+    result = {"data": None, "errors": [error]}
+    if isinstance(data, dict) and data.get("type") == "next":  # graphql-transport-ws
+        return {**data, "payload": result}
+    if isinstance(data, dict) and data.get("type") == "error":
+        return {**data, "payload": [error]}
+    return result
 
 
 def _close_when_expired(socket: Request | WebSocket, expires_at: float) -> None:

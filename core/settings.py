@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=5_000, ge=10, description="Estimated cost of one operation; see api/limits.py."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    max_response_bytes: int = Field(
+        default=4_194_304,
+        ge=65_536,
+        description="Largest encoded answer of one operation (HTTP body or websocket "
+        "payload); a larger one is replaced by the error RESPONSE_TOO_LARGE.",
+    )
     # Far below PostgreSQL's 32,767 parameters of one statement, which a list
     # filter of more values would overflow.
     max_list_items: int = Field(

@@ -22,8 +22,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from api.app import create_app
-from api.document_limits import NUL_MESSAGE, operation_cost
+from api.document_limits import NUL_MESSAGE
 from api.errors import INTERNAL_MESSAGE
+from api.query_cost import operation_cost
 from api.rate_limit import MutationRateLimiter, caller_identity, mutation_field_count
 from core.settings import Environment, Settings
 from schema import build_schema
@@ -124,7 +125,7 @@ def _cost(document: str, variables: dict[str, Any] | None = None) -> int:
 
 
 def test_cost_formula() -> None:
-    # The example documented in api/limits.py.
+    # The example documented in api/query_cost.py.
     assert _cost("{ cases(first: 100) { edges { node { ticket title } } } }") == 401
     # The argument's default (20) when absent; from a variable when given one.
     assert _cost("{ cases { edges { node { ticket } } } }") == 1 + 20 * 3
