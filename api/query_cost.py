@@ -126,10 +126,14 @@ def _geometry(arg: Arguments) -> int:
 def _heatmap(arg: Arguments) -> int:
     bbox, cell_m = arg("bbox"), arg("cellM")
     sides = [bbox.get(side) for side in ("west", "south", "east", "north")] if bbox else []
+    largest = MAX_CELLS // HEATMAP_CELLS_PER_UNIT
     if len(sides) != 4 or not all(isinstance(v, int | float) for v in (*sides, cell_m)):
-        return MAX_CELLS // HEATMAP_CELLS_PER_UNIT
-    west, south, east, north = (float(v) for v in sides)
-    cells = estimated_cells((west, south, east, north), float(cell_m))
+        return largest
+    try:
+        west, south, east, north, cell = (float(v) for v in (*sides, cell_m))
+    except OverflowError:  # an integer beyond any float: refused when it runs
+        return largest
+    cells = estimated_cells((west, south, east, north), cell)
     return max(1, math.ceil(cells / HEATMAP_CELLS_PER_UNIT))
 
 

@@ -84,9 +84,11 @@ def estimated_cells(bbox: tuple[float, float, float, float], cell_m: float) -> i
     east, north), at most MAX_CELLS, beyond which it refuses: for pricing a
     request before it runs, without projecting (degrees as metres at the box's
     latitude)."""
-    if not all(math.isfinite(v) for v in (*bbox, cell_m)) or cell_m <= 0:
+    # Smaller cells and boxes beyond the map are refused when the heatmap runs.
+    if not all(math.isfinite(v) for v in (*bbox, cell_m)) or cell_m < MIN_CELL_M:
         return MAX_CELLS
-    west, south, east, north = bbox
+    cell_m = min(cell_m, MAX_CELL_M)
+    west, south, east, north = (max(-180.0, min(180.0, v)) for v in bbox)
     middle = math.radians(max(-90.0, min(90.0, (south + north) / 2)))
     width = abs(east - west) * 111_320.0 * math.cos(middle)
     height = abs(north - south) * 110_574.0

@@ -124,6 +124,10 @@ def test_data_sized_answers_cost_their_size() -> None:
     small, large = _cost(heatmap % "106.95"), _cost(heatmap % "107.4")
     assert 15 <= small <= 40 and 8 * small <= large <= 12 * small
     assert _cost("query($b: BBoxInput!) { heatmap(bbox: $b, cellM: 50) }", {}) == 5_000
+    # Nonsense is priced as the largest heatmap; the heatmap itself refuses it.
+    for cell_m, west in (("1e-200", "106.9"), ("500", "-1e300"), ("500", "1" + "0" * 400)):
+        assert _cost(heatmap.replace("106.9", west).replace("500", cell_m) % "107") == 5_000
+    assert _cost(heatmap.replace("500", "1e200") % "107") <= 5
 
 
 async def test_the_alias_bomb_is_refused_before_it_runs(
