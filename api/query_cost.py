@@ -125,7 +125,11 @@ def _geometry(arg: Arguments) -> int:
 
 def _heatmap(arg: Arguments) -> int:
     bbox, cell_m = arg("bbox"), arg("cellM")
-    sides = [bbox.get(side) for side in ("west", "south", "east", "north")] if bbox else []
+    sides = (
+        [bbox.get(side) for side in ("west", "south", "east", "north")]
+        if isinstance(bbox, Mapping)
+        else []
+    )
     largest = MAX_CELLS // HEATMAP_CELLS_PER_UNIT
     if len(sides) != 4 or not all(isinstance(v, int | float) for v in (*sides, cell_m)):
         return largest

@@ -89,12 +89,12 @@ class Settings(BaseSettings):
     # Revoking a partner key takes effect within this many seconds.
     partner_key_cache_s: float = Field(default=30.0, ge=0, le=600)
 
-    # Abuse limits (api/limits.py).
+    # Abuse limits (api/document_limits.py, api/query_cost.py).
     max_query_depth: int = Field(default=10, ge=2, le=50)
     max_aliases: int = Field(default=15, ge=0, le=1_000)
     max_tokens: int = Field(default=2_000, ge=100, le=100_000)
     max_query_cost: int = Field(
-        default=5_000, ge=10, description="Estimated cost of one operation; see api/limits.py."
+        default=5_000, ge=10, description="Estimated cost of one operation; see api/query_cost.py."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
     max_response_bytes: int = Field(

@@ -128,6 +128,7 @@ def test_data_sized_answers_cost_their_size() -> None:
     for cell_m, west in (("1e-200", "106.9"), ("500", "-1e300"), ("500", "1" + "0" * 400)):
         assert _cost(heatmap.replace("106.9", west).replace("500", cell_m) % "107") == 5_000
     assert _cost(heatmap.replace("500", "1e200") % "107") <= 5
+    assert _cost("{ heatmap(bbox: [1, 2], cellM: 500) }") == 5_000  # invalid, still priced
 
 
 async def test_the_alias_bomb_is_refused_before_it_runs(
