@@ -1,53 +1,43 @@
 """Limits on GraphQL documents, each set by `Settings` and on by default.
 
-Depth, aliases and tokens are Strawberry's own limits; the cost, NUL
-characters and (in production) introspection are validation rules of ours.
-All of them run with validation, which Strawberry caches per document: a
+Depth, aliases and tokens are Strawberry's own limits; the cost, list lengths,
+NUL characters and (in production) introspection are validation rules of
+ours. All of them run with validation, which Strawberry caches per document: a
 document that is sent again is not checked again. Only what reads a request's
-variables (a page size given by a variable, NUL characters in values) runs per
-request, just before execution (`request_limit_errors`).
+variables (a page size given by a variable, lists and NUL characters in
+values) runs per request, just before execution (`request_limit_errors`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
     DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLArgument,
     GraphQLError,
-    GraphQLField,
-    GraphQLInterfaceType,
-    GraphQLNamedType,
-    GraphQLObjectType,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
-    SchemaMetaFieldDef,
-    SelectionSetNode,
     StringValueNode,
-    TypeMetaFieldDef,
-    ValidationContext,
     ValidationRule,
-    VariableNode,
     build_schema,
-    get_named_type,
     get_operation_ast,
     parse,
+    type_from_ast,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
-from core.errors import CostLimitExceeded, InvalidArguments
+from api.query_cost import cost_rule, measure_cost
+from core.errors import InvalidArguments
 from core.settings import Settings
 
 
@@ -58,6 +48,7 @@ def document_rules(settings: Settings) -> list[type[ASTValidationRule]]:
         *QueryDepthLimiter(settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(settings.max_aliases).validation_rules,
         NulInDocument,
+        list_length_rule(settings.max_list_items),
         cost_rule(settings.max_query_cost),
     ]
     if not settings.introspection_enabled:
@@ -83,17 +74,21 @@ def request_limit_errors(
     operation_name: str | None,
     variables: Mapping[str, Any] | None,
     max_cost: int,
+    max_list_items: int,
     cost_uses_variables: bool = True,
 ) -> list[GraphQLError]:
     """The limits that read the request's variables, checked before execution;
     the cost is measured again only where a variable can change it."""
     if not variables:
         return []
-    if _contains_nul(variables):
-        return [GraphQLError(NUL_MESSAGE, original_error=InvalidArguments(NUL_MESSAGE))]
-    if not cost_uses_variables:
-        return []
-    return _variable_errors(schema, document, operation_name, variables, max_cost)
+    return _variable_errors(
+        schema,
+        document,
+        operation_name,
+        variables,
+        max_cost=max_cost if cost_uses_variables else None,
+        max_list_items=max_list_items,
+    )
 
 
 def _variable_errors(
@@ -101,12 +96,20 @@ def _variable_errors(
     document: DocumentNode | None,
     operation_name: str | None,
     variables: Mapping[str, Any],
-    max_cost: int,
+    *,
+    max_cost: int | None,
+    max_list_items: int,
 ) -> list[GraphQLError]:
+    """`max_cost` None: the cost cannot depend on the variables."""
     if _contains_nul(variables):
         return [GraphQLError(NUL_MESSAGE, original_error=InvalidArguments(NUL_MESSAGE))]
     operation = get_operation_ast(document, operation_name) if document else None
     if document is None or operation is None:
+        return []
+    too_long = _overlong_list(schema, operation, variables, max_list_items)
+    if too_long is not None:
+        return [too_long]
+    if max_cost is None:
         return []
     cost = measure_cost(schema, document, operation, variables)
     if cost.uses_variables and cost.value > max_cost:
@@ -114,164 +117,59 @@ def _variable_errors(
     return []
 
 
-# --- Cost --------------------------------------------------------------------
+# --- Lists -------------------------------------------------------------------
 #
-# cost(selection set) = sum of cost(field) over its fields, inline fragments and
-#                       fragment spreads (every branch of a union counts);
-# cost(field)         = 1 for a leaf, otherwise 1 + n * cost(its selection set),
-# where n is the field's `first` or `limit` argument (as given, from a variable,
-# or its default) and 1 for a field without one. Lists without a page argument
-# (kecamatan, kelurahan, categories, a case's history) are bounded by the data
-# and count once. So `cases(first: 100) { edges { node { ticket title } } }`
-# costs 1 + 100 * (1 + (1 + 2)) = 401.
-
-PAGE_ARGUMENTS = ("first", "limit")
+# A list filter becomes one SQL parameter per value, and PostgreSQL takes at
+# most 32,767 parameters in a statement: beyond it the statement fails as an
+# internal error. Every list argument is held to `max_list_items` instead, in
+# the document (a validation rule) and in the variables (before execution);
+# JSON and GeoJSON values are scalars, which this does not look into.
 
 
-class _OperationCost:
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
-        operation: OperationDefinitionNode,
-    ) -> None:
-        self.schema = schema
-        self.fragments = fragments
-        self.variables = dict(variables)
-        for definition in operation.variable_definitions or ():
-            name = definition.variable.name.value
-            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
-                self.variables[name] = int(definition.default_value.value)
-        self._fragment_costs: dict[str, int] = {}
-        self._visiting: set[str] = set()
-        # Whether a page size came from a variable: then the cost of the same
-        # document differs between requests and cannot be kept with it.
-        self.uses_variables = False
-
-    def of(self, operation: OperationDefinitionNode) -> int:
-        root = self.schema.get_root_type(operation.operation)
-        return self._selections(root, operation.selection_set)
-
-    def _selections(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode) -> int:
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self._field(parent, selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                branch = self.schema.get_type(condition.name.value) if condition else parent
-                total += self._selections(branch, selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                total += self._fragment(selection.name.value)
-        return total
-
-    def _fragment(self, name: str) -> int:
-        # Memoized: a fragment spread many times (or spreading others many times)
-        # is costed once, so a crafted document cannot make this exponential.
-        if name in self._fragment_costs:
-            return self._fragment_costs[name]
-        fragment = self.fragments.get(name)
-        if fragment is None or name in self._visiting:
-            return 0  # unknown fragments and cycles are reported by the standard rules
-        self._visiting.add(name)
-        cost = self._selections(
-            self.schema.get_type(fragment.type_condition.name.value), fragment.selection_set
-        )
-        self._visiting.discard(name)
-        self._fragment_costs[name] = cost
-        return cost
-
-    def _field(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
-        if node.selection_set is None:
-            return 1
-        definition = self._definition(parent, node.name.value)
-        child = get_named_type(definition.type) if definition else None
-        return 1 + self._page_size(definition, node) * self._selections(child, node.selection_set)
-
-    def _definition(self, parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
-        if parent is self.schema.query_type and name == "__schema":
-            return SchemaMetaFieldDef
-        if parent is self.schema.query_type and name == "__type":
-            return TypeMetaFieldDef
-        if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
-            field: GraphQLField | None = parent.fields.get(name)
-            return field
-        return None
-
-    def _page_size(self, definition: GraphQLField | None, node: FieldNode) -> int:
-        if definition is None:
-            return 1
-        for name in PAGE_ARGUMENTS:
-            if name in definition.args:
-                return max(1, self._int_argument(node, name, definition.args[name]))
-        return 1
-
-    def _int_argument(self, node: FieldNode, name: str, argument: GraphQLArgument) -> int:
-        default = argument.default_value if isinstance(argument.default_value, int) else 1
-        for given in node.arguments or ():
-            if given.name.value != name:
-                continue
-            value = given.value
-            if isinstance(value, IntValueNode):
-                return int(value.value)
-            if isinstance(value, VariableNode):
-                self.uses_variables = True
-                variable = self.variables.get(value.name.value)
-                if isinstance(variable, int) and not isinstance(variable, bool):
-                    return variable
-        return default
+def _list_error(path: str, length: int, limit: int, node: ListValueNode | None) -> GraphQLError:
+    message = f"{path} holds {length} items; a list may hold at most {limit}."
+    return GraphQLError(message, node, original_error=InvalidArguments(message))
 
 
-@dataclass(frozen=True)
-class OperationCost:
-    value: int
-    uses_variables: bool
+def list_length_rule(limit: int) -> type[ASTValidationRule]:
+    class ListLength(ValidationRule):
+        def enter_list_value(self, node: ListValueNode, *_: Any) -> None:
+            if len(node.values) > limit:
+                self.report_error(_list_error("A list", len(node.values), limit, node))
 
-    def error(self, operation: OperationDefinitionNode, limit: int) -> GraphQLError:
-        exceeded = CostLimitExceeded(self.value, limit)
-        return GraphQLError(str(exceeded), operation, original_error=exceeded)
+    return ListLength
 
 
-def measure_cost(
+def _overlong_list(
     schema: GraphQLSchema,
-    document: DocumentNode,
     operation: OperationDefinitionNode,
-    variables: Mapping[str, Any] | None = None,
-) -> OperationCost:
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    measure = _OperationCost(schema, fragments, variables or {}, operation)
-    value = measure.of(operation)
-    return OperationCost(value, measure.uses_variables)
-
-
-def operation_cost(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    variables: Mapping[str, Any] | None = None,
-) -> int:
-    return measure_cost(schema, document, operation, variables).value
-
-
-def cost_rule(max_cost: int) -> type[ASTValidationRule]:
-    """Refuses operations over the cost limit whose cost the document alone
-    decides; one whose page size comes from a variable is measured again with
-    the request's variables (`request_limit_errors`)."""
-
-    class OperationCostLimit(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            document = context.document
-            for definition in document.definitions:
-                if isinstance(definition, OperationDefinitionNode):
-                    cost = measure_cost(context.schema, document, definition)
-                    if not cost.uses_variables and cost.value > max_cost:
-                        context.report_error(cost.error(definition, max_cost))
-
-    return OperationCostLimit
+    variables: Mapping[str, Any],
+    limit: int,
+) -> GraphQLError | None:
+    # Walked with a stack, not recursion: variables may nest as deep as the JSON
+    # decoder allows, deeper than Python's recursion limit.
+    pending: list[tuple[GraphQLInputType, Any, str]] = []
+    for definition in operation.variable_definitions or ():
+        name = definition.variable.name.value
+        declared = type_from_ast(schema, definition.type)
+        if name in variables and declared is not None:
+            pending.append((declared, variables[name], f"${name}"))  # type: ignore[arg-type]
+    while pending:
+        type_, value, path = pending.pop()
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            items = value if isinstance(value, list) else [value]
+            if len(items) > limit:
+                return _list_error(path, len(items), limit, None)
+            pending.extend((type_.of_type, item, f"{path}[{i}]") for i, item in enumerate(items))
+        elif isinstance(type_, GraphQLInputObjectType) and isinstance(value, Mapping):
+            pending.extend(
+                (field.type, value[name], f"{path}.{name}")
+                for name, field in type_.fields.items()
+                if name in value
+            )
+    return None
 
 
 # --- Text --------------------------------------------------------------------
@@ -280,12 +178,17 @@ NUL_MESSAGE = "Text must not contain the NUL character (U+0000)."
 
 
 def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
+    pending = [value]  # a stack, for the reason given in _overlong_list
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

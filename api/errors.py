@@ -26,6 +26,7 @@ from core.errors import (
     PatriotError,
     RateLimited,
     ReopenWindowClosed,
+    ResponseTooLarge,
     ServiceUnavailable,
     ValidationFailed,
 )
@@ -40,6 +41,7 @@ ERROR_CODES: dict[type[PatriotError], str] = {
     ReopenWindowClosed: "REOPEN_WINDOW_CLOSED",
     CostLimitExceeded: "COST_LIMIT",
     RateLimited: "RATE_LIMITED",
+    ResponseTooLarge: "RESPONSE_TOO_LARGE",
     NotAuthenticated: "UNAUTHENTICATED",
     InvalidCredentials: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
@@ -77,9 +79,18 @@ def is_unexpected(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError | PatriotError)
 
 
-def with_code(error: GraphQLError) -> GraphQLError:
+def _domain_error(error: GraphQLError) -> PatriotError | None:
+    # graphql-core wraps what a scalar raises for a variable twice:
+    # GraphQLError -> GraphQLError -> the scalar's own error.
     original = error.original_error
-    if isinstance(original, PatriotError):
+    while isinstance(original, GraphQLError):
+        original = original.original_error
+    return original if isinstance(original, PatriotError) else None
+
+
+def with_code(error: GraphQLError) -> GraphQLError:
+    original = _domain_error(error)
+    if original is not None:
         error.extensions = {**(error.extensions or {}), "code": error_code(original)}
     return error
 

@@ -4,12 +4,14 @@ Strawberry's execution with the extensions of `api.pipeline`."""
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -23,10 +25,17 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from api.auth import InvalidCredentials
-from api.errors import RESULT_TYPES, OperationResult, unavailable_error, unavailable_retry_after
+from api.errors import (
+    RESULT_TYPES,
+    OperationResult,
+    error_code,
+    unavailable_error,
+    unavailable_retry_after,
+)
 from api.observability import Metrics
 from api.sockets import (
     CLOSE_TRY_LATER,
@@ -36,7 +45,7 @@ from api.sockets import (
     SocketRegistry,
 )
 from core.database import database_unavailable
-from core.errors import ServiceUnavailable
+from core.errors import InvalidArguments, ResponseTooLarge, ServiceUnavailable
 from core.settings import Settings
 from domain.access import ANONYMOUS
 from live.handler import SharedSubscriptionsHandler, sharing_supported
@@ -78,6 +87,21 @@ def set_http_status(context: Context, result: object) -> None:
             (e.extensions or {}).get("code") == "RATE_LIMITED" for e in result.errors or ()
         )
         context.response.status_code = 429 if rate_limited else 400
+
+
+SUBSCRIPTIONS_OVER_HTTP = (
+    "Subscriptions are served over websockets at /graphql (graphql-transport-ws), not over HTTP."
+)
+
+
+def subscription_over_http(context: Context, kind: OperationType) -> ExecutionResult | None:
+    """Strawberry lets a subscription through over plain HTTP (for its multipart
+    transport, which is off here) and then runs the subscription's resolver as
+    if it were a query, which fails inside. It is refused before execution."""
+    if context.response is None or kind is not OperationType.SUBSCRIPTION:
+        return None
+    refused = InvalidArguments(SUBSCRIPTIONS_OVER_HTTP)
+    return ExecutionResult(data=None, errors=[GraphQLError(str(refused), original_error=refused)])
 
 
 @dataclass
@@ -201,9 +225,22 @@ class GraphQLView(GraphQL[Context, None]):
             response.pop("data", None)
         return response
 
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson refuses what json.loads lets through to fail later as an internal
+        # error: invalid UTF-8, lone surrogates (PostgreSQL cannot store them) and
+        # nesting deeper than 1024 (json.loads recurses until Python gives up).
+        return orjson.loads(data)
+
     def encode_json(self, data: object) -> str:
+        # Every answer passes here: HTTP bodies, websocket messages and the shared
+        # subscriptions' payloads, so the byte budget is kept here once.
+        encoded = orjson.dumps(data)
+        if len(encoded) > self.settings.max_response_bytes:
+            too_large = ResponseTooLarge(len(encoded), self.settings.max_response_bytes)
+            logger.warning("response refused: %s", too_large)
+            encoded = orjson.dumps(_in_place_of(data, too_large))
         # Text, not bytes: websocket frames must be text frames for graphql-ws clients.
-        return orjson.dumps(data).decode()
+        return encoded.decode()
 
     def create_response(
         self,
@@ -233,6 +270,7 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope=scope, receive=receive)
         try:
+            await _check_body_shape(request)
             response = await self.run(request)
         except ServiceUnavailable as error:
             response = _unavailable_response(request, error.retry_after_s)
@@ -240,8 +278,11 @@ class GraphQLView(GraphQL[Context, None]):
             # Refused before any operation ran (an unreadable body, bad credentials):
             # still a GraphQL response, in the media type the caller accepts.
             accept = request.headers.get("accept", "")
+            problem: dict[str, object] = {"message": _reason(error)}
+            if error.status_code == 400:
+                problem["extensions"] = {"code": "BAD_REQUEST"}
             response = Response(
-                orjson.dumps({"errors": [{"message": error.reason}]}),
+                orjson.dumps({"errors": [problem]}),
                 status_code=error.status_code,
                 media_type=GRAPHQL_RESPONSE_JSON
                 if accepts_graphql_response_json(accept)
@@ -260,3 +301,42 @@ def _unavailable_response(request: Request, retry_after_s: int) -> Response:
         if accepts_graphql_response_json(accept)
         else "application/json",
     )
+
+
+# The first character of a JSON text says what it holds; a GraphQL request is
+# an object (an array would be a batch, which Strawberry refuses itself).
+_JSON_WHITESPACE = b" \t\r\n"
+_CONTAINERS = (b"{", b"[")
+
+
+async def _check_body_shape(request: Request) -> None:
+    """Strawberry reads a JSON body that is null, a number or a string as if it
+    were an object and fails inside with an internal error: refused here. The
+    body is read once; Starlette keeps it for Strawberry."""
+    if request.method != "POST" or "application/json" not in request.headers.get(
+        "content-type", ""
+    ):
+        return
+    first = (await request.body()).lstrip(_JSON_WHITESPACE)[:1]
+    if first and first not in _CONTAINERS:
+        raise HTTPException(400, "The request body must be a JSON object.")
+
+
+def _reason(error: HTTPException) -> str:
+    # Strawberry's reason for an unparsable body is generic; the decoder's says why.
+    cause = error.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        return f"{error.reason}: {cause.msg}."
+    return error.reason
+
+
+def _in_place_of(data: object, too_large: ResponseTooLarge) -> object:
+    """The answer sent instead of one over the byte budget: the operation ran (a
+    mutation is committed), only its result is withheld."""
+    error = {"message": str(too_large), "extensions": {"code": error_code(too_large)}}
+    result = {"data": None, "errors": [error]}
+    if isinstance(data, dict) and data.get("type") == "next":  # graphql-transport-ws
+        return {**data, "payload": result}
+    if isinstance(data, dict) and data.get("type") == "error":
+        return {**data, "payload": [error]}
+    return result

@@ -44,7 +44,7 @@ from api.document_limits import (
     request_limit_errors,
 )
 from api.errors import RESULT_TYPES, PublicErrors, give_codes, hide_suggestions
-from api.graphql_http import set_http_status
+from api.graphql_http import set_http_status, subscription_over_http
 from api.observability import Metrics, observe_operation, root_field_label
 from api.rate_limit import MutationRateLimiter, rate_limit_refusal
 from api.transactions import finish_operation
@@ -132,7 +132,7 @@ class OperationPipeline(SchemaExtension):
             # A subscription lives as long as its socket: each of its reads gets
             # a short session instead of holding one pooled connection that long.
             context.operation.short_sessions = True
-        refused = self._refusal_by_variables()
+        refused = subscription_over_http(context, kind) or self._refusal_by_variables()
         if refused is None and kind is OperationType.MUTATION:
             refused = await rate_limit_refusal(
                 limiter=self.parts.rate_limiter,
@@ -164,6 +164,7 @@ class OperationPipeline(SchemaExtension):
             operation_name=execution.operation_name,
             variables=execution.variables,
             max_cost=self.parts.settings.max_query_cost,
+            max_list_items=self.parts.settings.max_list_items,
             cost_uses_variables=known is not False,
         )
         return ExecutionResult(data=None, errors=errors) if errors else None

@@ -119,6 +119,16 @@ class CostLimitExceeded(PatriotError):
         self.limit = limit
 
 
+class ResponseTooLarge(PatriotError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"The response would be {size} bytes, over the limit of {limit}; "
+            "select fewer fields or ask for smaller pages."
+        )
+        self.size = size
+        self.limit = limit
+
+
 class RateLimited(PatriotError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"Too many mutations; retry after {retry_after_s} s.")

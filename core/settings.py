@@ -112,14 +112,25 @@ class Settings(BaseSettings):
     # Revoking a partner key takes effect within this many seconds.
     partner_key_cache_s: float = Field(default=30.0, ge=0, le=600)
 
-    # Abuse limits (api/limits.py).
+    # Abuse limits (api/document_limits.py, api/query_cost.py).
     max_query_depth: int = Field(default=10, ge=2, le=50)
     max_aliases: int = Field(default=15, ge=0, le=1_000)
     max_tokens: int = Field(default=2_000, ge=100, le=100_000)
     max_query_cost: int = Field(
-        default=5_000, ge=10, description="Estimated cost of one operation; see api/limits.py."
+        default=5_000, ge=10, description="Estimated cost of one operation; see api/query_cost.py."
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    max_response_bytes: int = Field(
+        default=4_194_304,
+        ge=65_536,
+        description="Largest encoded answer of one operation (HTTP body or websocket "
+        "payload); a larger one is replaced by the error RESPONSE_TOO_LARGE.",
+    )
+    # Far below PostgreSQL's 32,767 parameters of one statement, which a list
+    # filter of more values would overflow.
+    max_list_items: int = Field(
+        default=1_000, ge=10, le=10_000, description="Items of any list argument or variable."
+    )
     mutation_rate_per_minute: float = Field(
         default=120, gt=0, description="Mutations per caller (API key, token or IP) and process."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVarTuple
 
@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import FieldProblem, InvalidArguments, ValidationFailed
+from domain.access import public_scope
 from geo.case_filters import BBox, checked_bbox, inside_bbox, within_radius
 from geo.coordinates import LatLon, validate_lat_lon
 from models import Case, CaseEvent, Category, Dinas
@@ -21,7 +22,12 @@ Columns = TypeVarTuple("Columns")
 
 MAX_PAGE_SIZE = 100
 MAX_RADIUS_M = 50_000
+# PostgreSQL turns a longer search into a query tree it runs out of stack on
+# (about 20,000 words); a search of a title or description needs a few words.
+MAX_SEARCH_TEXT = 200
 _CURSOR_PREFIX = "case:"
+# Ids are bigint: a larger number in a cursor would fail as a query parameter.
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class CaseFilter:
     bbox: BBox | None = None
     near: Near | None = None
     text: str | None = None
+    # Compare the location on the public grid (geo.case_filters), as the public reads it.
+    public_location: bool = False
 
     def __post_init__(self) -> None:
         # A moment without an offset would be read as UTC, seven hours off in
@@ -71,8 +79,11 @@ def encode_cursor(case_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        if raw.startswith(_CURSOR_PREFIX):
-            return int(raw.removeprefix(_CURSOR_PREFIX))
+        digits = raw.removeprefix(_CURSOR_PREFIX)
+        if raw.startswith(_CURSOR_PREFIX) and digits.isascii() and digits.isdigit():
+            case_id = int(digits)
+            if case_id <= MAX_ID:
+                return case_id
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
     raise ValidationFailed([FieldProblem("after", "not a cursor returned by this API")])
@@ -109,15 +120,22 @@ def filtered(statement: Select[*Columns], case_filter: CaseFilter) -> Select[*Co
     if f.created_to is not None:
         statement = statement.where(Case.created_at < f.created_to)
     if f.bbox is not None:
-        statement = statement.where(inside_bbox(checked_bbox(f.bbox, field="filter.bbox")))
+        bbox = checked_bbox(f.bbox, field="filter.bbox")
+        statement = statement.where(inside_bbox(bbox, public=f.public_location))
     if f.near is not None:
         validate_lat_lon(f.near.center.lat, f.near.center.lon, prefix="filter.near.")
         if not 0 < f.near.radius_m <= MAX_RADIUS_M:
             raise ValidationFailed(
                 [FieldProblem("filter.near.radiusM", f"must be between 0 and {MAX_RADIUS_M} m")]
             )
-        statement = statement.where(within_radius(f.near.center, f.near.radius_m))
+        statement = statement.where(
+            within_radius(f.near.center, f.near.radius_m, public=f.public_location)
+        )
     if f.text and f.text.strip():
+        if len(f.text) > MAX_SEARCH_TEXT:
+            raise ValidationFailed(
+                [FieldProblem("filter.text", f"at most {MAX_SEARCH_TEXT} characters")]
+            )
         query = func.websearch_to_tsquery("simple", f.text.strip())
         statement = statement.where(Case.search.op("@@")(query))
     return statement
@@ -146,6 +164,19 @@ async def list_cases(
     )
 
 
+async def list_public_cases(
+    *, session: AsyncSession, case_filter: CaseFilter, first: int, after: str | None
+) -> CasePage:
+    """`list_cases` for anyone: non-confidential cases, located as the public sees them."""
+    return await list_cases(
+        session=session,
+        case_filter=replace(case_filter, public_location=True),
+        scope=public_scope(),
+        first=first,
+        after=after,
+    )
+
+
 async def count_cases(
     *, session: AsyncSession, case_filter: CaseFilter, scope: ColumnElement[bool]
 ) -> int:
@@ -159,17 +190,6 @@ async def case_by_ticket(
     *, session: AsyncSession, ticket: str, scope: ColumnElement[bool]
 ) -> Case | None:
     return await session.scalar(select(Case).where(Case.ticket == ticket.strip().upper(), scope))
-
-
-async def exists_outside_scope(
-    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool]
-) -> bool:
-    """True when the case exists but the caller may not see it (missing cases are
-    left for the caller to report as not found)."""
-    in_scope = await session.scalar(
-        select(scope).select_from(Case).where(Case.ticket == ticket.strip().upper())
-    )
-    return in_scope is False
 
 
 async def events_by_case_ids(

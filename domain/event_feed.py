@@ -48,8 +48,12 @@ class FeedPosition:
         try:
             raw = base64.urlsafe_b64decode(cursor.encode()).decode()
             if raw.startswith(_CURSOR_PREFIX):
-                txid, event_id = raw.removeprefix(_CURSOR_PREFIX).split(".")
-                return cls(int(txid), int(event_id))
+                numbers = raw.removeprefix(_CURSOR_PREFIX).split(".")
+                # Both are 64-bit in the database: larger ones would fail as parameters.
+                if len(numbers) == 2 and all(
+                    n.isascii() and n.isdigit() and int(n) < 2**63 for n in numbers
+                ):
+                    return cls(int(numbers[0]), int(numbers[1]))
         except (binascii.Error, UnicodeDecodeError, ValueError):
             pass
         raise ValidationFailed([FieldProblem(field, "not an event cursor returned by this API")])

@@ -40,10 +40,12 @@ def has_reporter_details() -> ColumnElement[bool]:
     )
 
 
-async def hide_reporter(*, session: AsyncSession, ticket: str, actor: str, now: datetime) -> Case:
+async def hide_reporter(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
+) -> Case:
     """From now on only POC operators see who reported (the `anonymous` flag); a
     case already anonymous is returned as it is."""
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.anonymous:
         return case
     case.anonymous = True
@@ -55,11 +57,17 @@ async def hide_reporter(*, session: AsyncSession, ticket: str, actor: str, now: 
 
 
 async def erase_reporter(
-    *, session: AsyncSession, ticket: str, actor: str, now: datetime, reason: str
+    *,
+    session: AsyncSession,
+    ticket: str,
+    scope: ColumnElement[bool],
+    actor: str,
+    now: datetime,
+    reason: str,
 ) -> Case:
     """Erases the reporter's details for good; a case erased before is returned as it is."""
     reason = required_text(reason, "reason", MAX_REASON, multiline=True)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.reporter_erased_at is None:
         await _erase(session=session, cases=[case], actor=actor, now=now, reasons=[reason])
     return case

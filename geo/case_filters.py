@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from geoalchemy2 import Geography
 from geoalchemy2.functions import (
@@ -11,6 +12,7 @@ from geoalchemy2.functions import (
     ST_MakeEnvelope,
     ST_MakePoint,
     ST_SetSRID,
+    ST_SnapToGrid,
 )
 from sqlalchemy import ColumnElement, cast
 
@@ -38,11 +40,45 @@ def checked_bbox(bbox: BBox, *, field: str) -> BBox:
     return bbox
 
 
-def inside_bbox(bbox: BBox) -> ColumnElement[bool]:
-    envelope = ST_MakeEnvelope(bbox.west, bbox.south, bbox.east, bbox.north, 4326)
-    return ST_Intersects(Case.location, envelope)
+# The public view of a case shows its location on a grid of this many decimals
+# of a degree (about 110 m). Public filters compare that grid point, never the
+# exact location: otherwise a small radius or box around a guess, moved step by
+# step, would find the exact spot the rounding hides.
+PUBLIC_LOCATION_DECIMALS = 3
+PUBLIC_GRID_DEGREES = 10.0**-PUBLIC_LOCATION_DECIMALS
 
 
-def within_radius(center: LatLon, radius_m: float) -> ColumnElement[bool]:
+def public_coordinate(degrees: float) -> float:
+    """A coordinate on the public grid, computed as ST_SnapToGrid does (the
+    nearest multiple, ties to even) so that what the public reads is what its
+    filters compare."""
+    return round(
+        round(degrees / PUBLIC_GRID_DEGREES) * PUBLIC_GRID_DEGREES, PUBLIC_LOCATION_DECIMALS
+    )
+
+
+def _location(*, public: bool) -> ColumnElement[Any]:
+    if public:
+        return ST_SnapToGrid(Case.location, PUBLIC_GRID_DEGREES)
+    return Case.location.expression
+
+
+def _envelope(bbox: BBox, margin: float = 0.0) -> ColumnElement[Any]:
+    return ST_MakeEnvelope(
+        bbox.west - margin, bbox.south - margin, bbox.east + margin, bbox.north + margin, 4326
+    )
+
+
+def inside_bbox(bbox: BBox, *, public: bool = False) -> ColumnElement[bool]:
+    condition = ST_Intersects(_location(public=public), _envelope(bbox))
+    if public:
+        # The grid point is at most half a cell from the exact one, so the exact
+        # location inside the box widened by a cell selects a superset of the
+        # answer, with the spatial index.
+        return ST_Intersects(Case.location, _envelope(bbox, PUBLIC_GRID_DEGREES)) & condition
+    return condition
+
+
+def within_radius(center: LatLon, radius_m: float, *, public: bool = False) -> ColumnElement[bool]:
     point = ST_SetSRID(ST_MakePoint(center.lon, center.lat), 4326)
-    return ST_DWithin(cast(Case.location, Geography), cast(point, Geography), radius_m)
+    return ST_DWithin(cast(_location(public=public), Geography), cast(point, Geography), radius_m)

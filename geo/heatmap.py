@@ -79,6 +79,23 @@ def _from_utm(srid: int) -> Transformer:
     return Transformer.from_crs(srid, 4326, always_xy=True)
 
 
+def estimated_cells(bbox: tuple[float, float, float, float], cell_m: float) -> int:
+    """About how many hexagons `HexGrid.for_bbox` lays over the box (west, south,
+    east, north), at most MAX_CELLS, beyond which it refuses: for pricing a
+    request before it runs, without projecting (degrees as metres at the box's
+    latitude)."""
+    # Smaller cells and boxes beyond the map are refused when the heatmap runs.
+    if not all(math.isfinite(v) for v in (*bbox, cell_m)) or cell_m < MIN_CELL_M:
+        return MAX_CELLS
+    cell_m = min(cell_m, MAX_CELL_M)
+    west, south, east, north = (max(-180.0, min(180.0, v)) for v in bbox)
+    middle = math.radians(max(-90.0, min(90.0, (south + north) / 2)))
+    width = abs(east - west) * 111_320.0 * math.cos(middle)
+    height = abs(north - south) * 110_574.0
+    cells = (width + 2 * cell_m) * (height + 2 * cell_m) / (1.5 * _SQRT3 * cell_m**2)
+    return min(MAX_CELLS, math.ceil(cells))
+
+
 # PostGIS's hexagon ring (ST_Hexagon), from the centre, in units of the edge (x) and of
 # the height (y), in its order.
 _RING_X = np.array([-1.0, -0.5, 0.5, 1.0, 0.5, -0.5, -1.0])

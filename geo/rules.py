@@ -40,6 +40,22 @@ def _positions(geometry: MultiPolygon) -> Iterator[tuple[float, ...]]:
             yield from ring.coords
 
 
+# A MultiPolygon's coordinates are lists of polygons of rings of positions.
+# Shapely reads nesting recursively: a deeper value would exhaust Python's stack.
+MAX_COORDINATE_NESTING = 4
+
+
+def _nests_deeper(value: object, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            pending.extend((child, depth + 1) for child in item)
+    return False
+
+
 def parse_area(geojson: Mapping[str, Any], *, field: str = "area") -> MultiPolygon:
     """A GeoJSON Polygon or MultiPolygon (WGS 84, longitude first) as a valid
     MultiPolygon, or ValidationFailed naming `field`.
@@ -51,6 +67,8 @@ def parse_area(geojson: Mapping[str, Any], *, field: str = "area") -> MultiPolyg
         raise _refused("must be a GeoJSON Polygon or MultiPolygon geometry object", field)
     if "coordinates" not in geojson:
         raise _refused("has no `coordinates`", field)
+    if _nests_deeper(geojson["coordinates"], MAX_COORDINATE_NESTING):
+        raise _refused("has coordinates nested deeper than a MultiPolygon's", field)
     try:
         geometry = shape(geojson)
     except (GEOSException, TypeError, ValueError, IndexError) as error:

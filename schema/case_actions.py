@@ -15,7 +15,6 @@ from sqlalchemy import or_
 import models
 from core import errors
 from core.errors import InvalidArguments
-from domain import case_queries
 from domain.access import Action, Forbidden, case_scope, public_scope
 from domain.lifecycle import detail_changes, status_changes, transitions
 from geo.duplicates import open_cases_near
@@ -153,16 +152,18 @@ async def _apply(
     info: strawberry.Info[Context, None],
     change: Change,
     action: Action,
-    *tickets: str,
+    *,
     public: bool = False,
 ) -> Case | PublicCase | InvalidTransition | ValidationError | CaseNotFound:
     """Run one domain change with the caller as actor; refusals become results.
 
-    The caller must be allowed the action and every case named must be in the
-    caller's scope (`public`: any case the public may see, for partners who speak
-    for citizens). Authorization failures are errors, not results. The answer is
-    the case as the caller may see it after the change; a change whose case the
-    caller could not see at all is refused, and rolled back with the operation.
+    The caller must be allowed the action (an error otherwise, whatever the
+    ticket). Every case named must be in the caller's scope (`public`: any case
+    the public may see, for partners who speak for citizens); one outside it is
+    answered as `CaseNotFound`, exactly like a ticket that does not exist, so
+    that nobody learns that a confidential case exists. The answer is the case as
+    the caller may see it after the change; a change whose case the caller could
+    not see at all is refused, and rolled back with the operation.
     """
     principal = info.context.require(action)
     scope = case_scope(principal)
@@ -172,12 +173,9 @@ async def _apply(
         # A refusal is a normal result and the operation commits, so whatever the
         # attempt wrote before it was refused goes back with the savepoint.
         async with info.context.db() as session, session.begin_nested():
-            for ticket in tickets:
-                if await case_queries.exists_outside_scope(
-                    session=session, ticket=ticket, scope=scope
-                ):
-                    raise Forbidden(f"case {ticket} is outside the scope of {principal.describe()}")
-            model = await change(session=session, actor=info.context.actor, now=datetime.now(UTC))
+            model = await change(
+                session=session, scope=scope, actor=info.context.actor, now=datetime.now(UTC)
+            )
     except errors.CaseNotFound as error:
         return CaseNotFound(ticket=error.ticket, message=str(error))
     except errors.InvalidTransition as error:
@@ -196,9 +194,7 @@ class CaseActionMutation:
     async def verify_case(
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
-        return await _apply(
-            info, partial(status_changes.verify_case, ticket=ticket), Action.VERIFY, ticket
-        )
+        return await _apply(info, partial(status_changes.verify_case, ticket=ticket), Action.VERIFY)
 
     @strawberry.mutation(
         description="RECEIVED or VERIFIED → ON_HOLD (ditunda); `resumeCase` returns it to "
@@ -211,16 +207,13 @@ class CaseActionMutation:
             info,
             partial(status_changes.hold_case, ticket=ticket, reason=reason),
             Action.HOLD,
-            ticket,
         )
 
     @strawberry.mutation(description="ON_HOLD → the status the case was held from.")
     async def resume_case(
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
-        return await _apply(
-            info, partial(status_changes.resume_case, ticket=ticket), Action.RESUME, ticket
-        )
+        return await _apply(info, partial(status_changes.resume_case, ticket=ticket), Action.RESUME)
 
     @strawberry.mutation(description="RECEIVED, VERIFIED or ON_HOLD → REJECTED, with a reason.")
     async def reject_case(
@@ -239,7 +232,6 @@ class CaseActionMutation:
                 note=note,
             ),
             Action.REJECT,
-            ticket,
         )
 
     @strawberry.mutation(description="Name the officer handling an open case; the status stays.")
@@ -250,7 +242,6 @@ class CaseActionMutation:
             info,
             partial(detail_changes.assign_case, ticket=ticket, officer=officer),
             Action.ASSIGN,
-            ticket,
         )
 
     @strawberry.mutation(
@@ -275,7 +266,7 @@ class CaseActionMutation:
             snap_tolerance_m=info.context.settings.snap_tolerance_m,
         )
         try:
-            return await _apply(info, change, Action.REROUTE, ticket)
+            return await _apply(info, change, Action.REROUTE)
         except errors.OutsideJurisdiction as error:
             return OutsideJurisdiction(
                 nearest_kelurahan_id=error.nearest_kelurahan_id,
@@ -287,9 +278,7 @@ class CaseActionMutation:
     async def start_work(
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
-        return await _apply(
-            info, partial(status_changes.start_work, ticket=ticket), Action.START, ticket
-        )
+        return await _apply(info, partial(status_changes.start_work, ticket=ticket), Action.START)
 
     @strawberry.mutation(
         description="IN_PROGRESS → RESOLVED, with what was done and at least one https link "
@@ -308,7 +297,6 @@ class CaseActionMutation:
                 status_changes.resolve_case, ticket=ticket, note=note, evidence_urls=evidence_urls
             ),
             Action.RESOLVE,
-            ticket,
         )
 
     @strawberry.mutation(description="RESOLVED → CLOSED.")
@@ -316,7 +304,7 @@ class CaseActionMutation:
         self, info: strawberry.Info[Context, None], ticket: Ticket
     ) -> CaseActionResult:
         return await _apply(
-            info, partial(status_changes.close_case_by_ticket, ticket=ticket), Action.CLOSE, ticket
+            info, partial(status_changes.close_case_by_ticket, ticket=ticket), Action.CLOSE
         )
 
     @strawberry.mutation(
@@ -333,7 +321,7 @@ class CaseActionMutation:
             window_working_days=info.context.settings.reopen_window_working_days,
         )
         try:
-            return await _apply(info, change, Action.REOPEN, ticket)
+            return await _apply(info, change, Action.REOPEN)
         except errors.ReopenWindowClosed as error:
             return ReopenWindowClosed(
                 message=str(error),
@@ -348,7 +336,6 @@ class CaseActionMutation:
             info,
             partial(detail_changes.comment_case, ticket=ticket, text=text),
             Action.COMMENT,
-            ticket,
         )
 
     @strawberry.mutation(
@@ -367,8 +354,6 @@ class CaseActionMutation:
             info,
             partial(status_changes.merge_duplicate, ticket=ticket, into_ticket=into_ticket),
             Action.MARK_DUPLICATE,
-            ticket,
-            into_ticket,
         )
 
     @strawberry.mutation(
@@ -390,7 +375,6 @@ class CaseActionMutation:
                 detail_changes.support_case, ticket=ticket, source=source, citizen_id=citizen_id
             ),
             Action.SUPPORT,
-            ticket,
             public=True,
         )
 
@@ -409,5 +393,4 @@ class CaseActionMutation:
             info,
             partial(detail_changes.rate_case, ticket=ticket, rating=rating, comment=comment),
             Action.RATE,
-            ticket,
         )

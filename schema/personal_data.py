@@ -31,7 +31,7 @@ PageSize = Annotated[int, strawberry.argument(description="Page size, 1 to 100."
 async def _use_right(
     info: strawberry.Info[Context, None], change: Change, action: Action, ticket: str
 ) -> Case | PublicCase | ValidationError | CaseNotFound:
-    result = await _apply(info, change, action, ticket)
+    result = await _apply(info, change, action)
     # Neither right depends on the case's status.
     assert not isinstance(result, InvalidTransition)
     return result

@@ -15,6 +15,7 @@ from strawberry import relay
 from domain import case_queries
 from domain.access import public_scope
 from domain.case_queries import CaseFilter
+from geo.case_filters import public_coordinate
 from geo.shapes import point_lat_lon
 from models import Case as CaseModel
 from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, page_info
@@ -22,8 +23,6 @@ from schema.category import Category, ReportKind
 from schema.context import Context
 from schema.kecamatan import Kecamatan
 from schema.kelurahan import Kelurahan, load_kelurahan
-
-PUBLIC_LOCATION_DECIMALS = 3  # about 110 m of latitude
 
 
 @strawberry.type(description="A case as the public may see it.")
@@ -46,15 +45,15 @@ class PublicCase:
     def status_label(self) -> str:
         return STATUS_LABELS[self.model.status]
 
-    @strawberry.field(description="Rounded to about 100 m.")
+    @strawberry.field(
+        description="Rounded to 0.001 degree (about 110 m); the `near` and `bbox` filters "
+        "of `publicCases` compare this rounded location too."
+    )
     def location(self) -> GeoPoint | None:
         if self.model.location is None:
             return None
         point = point_lat_lon(self.model.location)
-        return GeoPoint(
-            lat=round(point.lat, PUBLIC_LOCATION_DECIMALS),
-            lon=round(point.lon, PUBLIC_LOCATION_DECIMALS),
-        )
+        return GeoPoint(lat=public_coordinate(point.lat), lon=public_coordinate(point.lon))
 
     @strawberry.field
     async def category(self, info: strawberry.Info[Context, None]) -> Category:
@@ -155,10 +154,9 @@ class PublicCaseQuery:
         after: str | None = None,
     ) -> PublicCaseConnection:
         async with info.context.db() as session:
-            page = await case_queries.list_cases(
+            page = await case_queries.list_public_cases(
                 session=session,
                 case_filter=filter.to_domain() if filter else CaseFilter(),
-                scope=public_scope(),
                 first=first,
                 after=after,
             )

@@ -130,6 +130,11 @@ async def test_mutation_matrix(
     if mutation_allowed(action, spec):
         assert not codes & REFUSED, body
         assert body["data"]["r"]["__typename"], body
+    elif grant(spec) in PERMISSIONS[action]:
+        # Allowed the action, but the case is outside its scope: answered as if
+        # the ticket did not exist (tests/test_case_existence.py).
+        assert not codes, body
+        assert body["data"]["r"]["__typename"] == "CaseNotFound", body
     else:
         assert codes & REFUSED, body
         assert body["data"] is None or body["data"].get("r") is None

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.errors import InvalidTransition, ReopenWindowClosed
@@ -629,6 +629,7 @@ async def test_the_reopen_window_counts_working_days_in_jakarta(
             await reopen_case(
                 session=session,
                 ticket=ticket,
+                scope=true(),
                 actor="pelapor",
                 now=now,
                 reason="belum",
@@ -823,9 +824,16 @@ async def test_rating_rules(graphql: Any, session: AsyncSession) -> None:
 async def test_domain_changes_record_the_given_actor(session: AsyncSession) -> None:
     case = await make_case(session)
     now = datetime.now(UTC)
-    await verify_case(session=session, ticket=case.ticket, actor="officer:budi", now=now)
+    await verify_case(
+        session=session, ticket=case.ticket, scope=true(), actor="officer:budi", now=now
+    )
     await assign_case(
-        session=session, ticket=case.ticket, actor="operator:poc-1", now=now, officer="Budi"
+        session=session,
+        ticket=case.ticket,
+        scope=true(),
+        actor="operator:poc-1",
+        now=now,
+        officer="Budi",
     )
     events = (
         await session.scalars(

@@ -22,8 +22,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
 from api.app import create_app
-from api.document_limits import NUL_MESSAGE, operation_cost
+from api.document_limits import NUL_MESSAGE
 from api.errors import INTERNAL_MESSAGE
+from api.query_cost import operation_cost
 from api.rate_limit import MutationRateLimiter, caller_identity, mutation_field_count
 from core.settings import Environment, Settings
 from schema import build_schema
@@ -101,12 +102,17 @@ async def test_alias_limit(graphql: Any) -> None:
 
 async def test_token_limit(graphql: Any) -> None:
     def sources(count: int) -> str:
-        # 19 tokens around the list, one per string.
-        listed = " ".join(['"POT"'] * count)
-        return f"{{ cases(filter: {{ sources: [{listed}] }}) {{ edges {{ cursor }} }} }}"
+        # 23 tokens around the lists, one per string; two lists, as one may
+        # hold at most 1000 items.
+        sources = " ".join(['"POT"'] * (count // 2))
+        dinas = " ".join(['"DLH"'] * (count - count // 2))
+        return (
+            f"{{ cases(filter: {{ sources: [{sources}] dinasCodes: [{dinas}] }}) "
+            "{ edges { cursor } } }"
+        )
 
-    assert "errors" not in await graphql(sources(2_000 - 19))
-    refused = await graphql(sources(2_001 - 19))
+    assert "errors" not in await graphql(sources(2_000 - 23))
+    refused = await graphql(sources(2_001 - 23))
     assert "data" not in refused  # nothing was executed
     assert "more than 2000 tokens" in refused["errors"][0]["message"]
 
@@ -119,7 +125,7 @@ def _cost(document: str, variables: dict[str, Any] | None = None) -> int:
 
 
 def test_cost_formula() -> None:
-    # The example documented in api/limits.py.
+    # The example documented in api/query_cost.py.
     assert _cost("{ cases(first: 100) { edges { node { ticket title } } } }") == 401
     # The argument's default (20) when absent; from a variable when given one.
     assert _cost("{ cases { edges { node { ticket } } } }") == 1 + 20 * 3

@@ -8,7 +8,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape
 from shapely import Point
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,10 +41,16 @@ RATING_RANGE = (1, 5)
 
 
 async def assign_case(
-    *, session: AsyncSession, ticket: str, actor: str, now: datetime, officer: str
+    *,
+    session: AsyncSession,
+    ticket: str,
+    scope: ColumnElement[bool],
+    actor: str,
+    now: datetime,
+    officer: str,
 ) -> Case:
     officer = required_text(officer, "officer", MAX_OFFICER, multiline=False)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.status not in ASSIGNABLE:
         raise refusal(case, "assign", "only open cases are assigned")
     before = case.assigned_to
@@ -81,6 +87,7 @@ async def reroute_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     reason: str,
@@ -124,7 +131,7 @@ async def reroute_case(
             )
         located = found
 
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.status not in REROUTABLE:
         raise refusal(case, "reroute", "only open cases are rerouted")
     if named is not None and located is None and named.id == case.dinas_id:
@@ -187,10 +194,16 @@ async def reroute_case(
 
 
 async def comment_case(
-    *, session: AsyncSession, ticket: str, actor: str, now: datetime, text: str
+    *,
+    session: AsyncSession,
+    ticket: str,
+    scope: ColumnElement[bool],
+    actor: str,
+    now: datetime,
+    text: str,
 ) -> Case:
     text = required_text(text, "text", MAX_COMMENT, multiline=True)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     touch(
         session=session,
         case=case,
@@ -207,6 +220,7 @@ async def support_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     source: str,
@@ -224,7 +238,7 @@ async def support_case(
     if problems:
         raise ValidationFailed(problems)
     assert citizen is not None
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.status not in SUPPORTABLE:
         raise refusal(case, "support", "only open cases gather support")
     added = await session.scalar(
@@ -253,6 +267,7 @@ async def rate_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     rating: int,
@@ -265,7 +280,7 @@ async def rate_case(
     clean_comment = _text(comment, "comment", MAX_COMMENT, problems, multiline=True)
     if problems:
         raise ValidationFailed(problems)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     if case.status not in RATEABLE:
         raise refusal(case, "rate", "only a RESOLVED or CLOSED case is rated")
     if case.rating is not None:

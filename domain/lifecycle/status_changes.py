@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import CaseNotFound, FieldProblem, ReopenWindowClosed, ValidationFailed
@@ -77,8 +77,10 @@ def _optional_text(value: str | None, field: str, limit: int, *, multiline: bool
     return text
 
 
-async def verify_case(*, session: AsyncSession, ticket: str, actor: str, now: datetime) -> Case:
-    case = await lock_case(session=session, ticket=ticket)
+async def verify_case(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
+) -> Case:
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     _move(
         session=session,
         case=case,
@@ -91,10 +93,16 @@ async def verify_case(*, session: AsyncSession, ticket: str, actor: str, now: da
 
 
 async def hold_case(
-    *, session: AsyncSession, ticket: str, actor: str, now: datetime, reason: str | None
+    *,
+    session: AsyncSession,
+    ticket: str,
+    scope: ColumnElement[bool],
+    actor: str,
+    now: datetime,
+    reason: str | None,
 ) -> Case:
     reason = _optional_text(reason, "reason", MAX_REASON, multiline=True)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     rule = _check(case, CaseAction.HOLD)
     case.held_from_status = case.status
     _move(
@@ -109,9 +117,11 @@ async def hold_case(
     return case
 
 
-async def resume_case(*, session: AsyncSession, ticket: str, actor: str, now: datetime) -> Case:
+async def resume_case(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
+) -> Case:
     """Back to the status the case was held from."""
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     _move(
         session=session,
         case=case,
@@ -127,13 +137,14 @@ async def reject_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     reason: RejectionReason,
     note: str | None,
 ) -> Case:
     note = _optional_text(note, "note", MAX_NOTE, multiline=True)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     rule = _check(case, CaseAction.REJECT)
     case.rejection_reason = reason.value
     _move(
@@ -148,8 +159,10 @@ async def reject_case(
     return case
 
 
-async def start_work(*, session: AsyncSession, ticket: str, actor: str, now: datetime) -> Case:
-    case = await lock_case(session=session, ticket=ticket)
+async def start_work(
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
+) -> Case:
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     _move(session=session, case=case, rule=_check(case, CaseAction.START), actor=actor, now=now)
     await session.flush()
     return case
@@ -182,6 +195,7 @@ async def resolve_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     note: str,
@@ -193,7 +207,7 @@ async def resolve_case(
     urls = _evidence_urls(evidence_urls, problems)
     if problems:
         raise ValidationFailed(problems)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     rule = _check(case, CaseAction.RESOLVE)
     case.resolution_note = clean_note
     case.evidence_urls = urls
@@ -223,9 +237,9 @@ async def close_case(
 
 
 async def close_case_by_ticket(
-    *, session: AsyncSession, ticket: str, actor: str, now: datetime
+    *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
 ) -> Case:
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     return await _close(session=session, case=case, actor=actor, now=now, automatic=False)
 
 
@@ -267,6 +281,7 @@ async def reopen_case(
     *,
     session: AsyncSession,
     ticket: str,
+    scope: ColumnElement[bool],
     actor: str,
     now: datetime,
     reason: str,
@@ -275,7 +290,7 @@ async def reopen_case(
     """The reporter disputes the fix. The last resolution (note, evidence, time) is
     kept on the case until the next one replaces it."""
     reason = required_text(reason, "reason", MAX_REASON, multiline=True)
-    case = await lock_case(session=session, ticket=ticket)
+    case = await lock_case(session=session, ticket=ticket, scope=scope)
     rule = _check(case, CaseAction.REOPEN)
     assert case.resolved_at is not None  # set by every resolution
     until = await reopen_deadline(
@@ -294,7 +309,13 @@ async def reopen_case(
 
 
 async def merge_duplicate(
-    *, session: AsyncSession, ticket: str, into_ticket: str, actor: str, now: datetime
+    *,
+    session: AsyncSession,
+    ticket: str,
+    scope: ColumnElement[bool],
+    into_ticket: str,
+    actor: str,
+    now: datetime,
 ) -> Case:
     """Mark an open case as a duplicate of another; both histories say so."""
     duplicate_ticket, target_ticket = normalise_ticket(ticket), normalise_ticket(into_ticket)
@@ -306,7 +327,8 @@ async def merge_duplicate(
     rows = (
         await session.scalars(
             select(Case)
-            .where(Case.ticket.in_([duplicate_ticket, target_ticket]))
+            # Outside the caller's scope, either case is not found (see lock_case).
+            .where(Case.ticket.in_([duplicate_ticket, target_ticket]), scope)
             .order_by(Case.id)
             .with_for_update()
             .execution_options(populate_existing=True)

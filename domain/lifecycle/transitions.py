@@ -10,7 +10,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import CaseNotFound, FieldProblem, InvalidTransition, ValidationFailed
@@ -122,11 +122,16 @@ def normalise_ticket(ticket: str) -> str:
     return ticket.strip().upper()
 
 
-async def lock_case(*, session: AsyncSession, ticket: str) -> Case:
-    """The case, its row locked until the transaction ends, read afresh."""
+async def lock_case(*, session: AsyncSession, ticket: str, scope: ColumnElement[bool]) -> Case:
+    """The case, its row locked until the transaction ends, read afresh.
+
+    A case outside `scope` (the cases the caller may act on) is not found, like
+    one that does not exist: a different refusal would tell the caller that the
+    ticket, confidential or not, exists.
+    """
     case = await session.scalar(
         select(Case)
-        .where(Case.ticket == normalise_ticket(ticket))
+        .where(Case.ticket == normalise_ticket(ticket), scope)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
