@@ -103,6 +103,8 @@ LIST_SIZES: Mapping[tuple[str, str], Size] = {
     # A connection's page argument already counts its edges.
     ("CaseConnection", "edges"): 1,
     ("PublicCaseConnection", "edges"): 1,
+    ("PersonalDataAccessConnection", "edges"): 1,
+    ("ReporterErasureConnection", "edges"): 1,
 }
 DEFAULT_LIST_SIZE = 100  # a list added without an entry above
 

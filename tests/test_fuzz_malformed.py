@@ -4,8 +4,7 @@ bodies that are not GraphQL requests at all, and the inputs of issue #15's list.
 
 None may get a 5xx, an INTERNAL error, or a message that gives internals away; the
 server must log no unexpected exception. Like tests/test_fuzz.py, the server runs
-on a database of its own, dropped afterwards. Inputs that still fail because of
-another point of the issue are marked xfail with that point.
+on a database of its own, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -40,11 +39,6 @@ MODERN = "application/graphql-response+json"
 ENVELOPES = 500
 VARIABLES = 400
 BODIES = 300
-# Malformed input another engineer is fixing; the mark goes when the fix is merged.
-_POINT_6 = pytest.mark.xfail(
-    strict=False,
-    reason="issue #15 point 6: malformed input answered with 5xx, a dropped connection or INTERNAL",
-)
 
 
 @pytest.fixture(scope="module")
@@ -483,7 +477,6 @@ def test_bodies_that_are_json_objects_of_any_shape(
     _assert_server_survived(server, log_from=log_from)
 
 
-@_POINT_6
 def test_bodies_that_are_not_json_objects(
     server: Server, callers: dict[str, dict[str, str]]
 ) -> None:
@@ -521,28 +514,40 @@ _REPORT = {
 }
 
 LISTED = [
-    pytest.param(Request(b"null"), id="json-null", marks=_POINT_6),
+    pytest.param(
+        Request(b"null"),
+        id="json-null",
+    ),
     pytest.param(Request(b"[]"), id="json-empty-array"),
-    pytest.param(Request(b"42"), id="json-number", marks=_POINT_6),
-    pytest.param(Request(b'"{ __typename }"'), id="json-string", marks=_POINT_6),
-    pytest.param(Request(b'{"query": "{ __typename \xff }"}'), id="invalid-utf8", marks=_POINT_6),
+    pytest.param(
+        Request(b"42"),
+        id="json-number",
+    ),
+    pytest.param(
+        Request(b'"{ __typename }"'),
+        id="json-string",
+    ),
+    pytest.param(
+        Request(b'{"query": "{ __typename \xff }"}'),
+        id="invalid-utf8",
+    ),
     pytest.param(
         Request(b'{"query": "{ __typename }", "variables": ' + _deep(5_000).encode() + b"}"),
         id="nested-5000-variables",
-        marks=_POINT_6,
     ),
-    pytest.param(Request(_deep(5_000).encode()), id="nested-5000-body", marks=_POINT_6),
+    pytest.param(
+        Request(_deep(5_000).encode()),
+        id="nested-5000-body",
+    ),
     pytest.param(
         Request(
             _query(_PUBLIC_CASES, {"a": base64.urlsafe_b64encode(b"case:" + b"9" * 30).decode()})
         ),
         id="cursor-beyond-64-bit",
-        marks=_POINT_6,
     ),
     pytest.param(
         Request(_query(_PUBLIC_CASES, {"f": {"categoryCodes": ["X"] * 40_000}})),
         id="list-filter-40000",
-        marks=_POINT_6,
     ),
     pytest.param(
         Request(_query(_PUBLIC_CASES, {"f": {"createdFrom": "0001-01-01T00:00:00Z"}})),
@@ -561,7 +566,6 @@ LISTED = [
             caller="POC_OPERATOR",
         ),
         id="search-20000-words",
-        marks=_POINT_6,
     ),
     pytest.param(
         Request(
@@ -573,12 +577,10 @@ LISTED = [
             caller="partner:POT",
         ),
         id="lone-surrogate-in-title",
-        marks=_POINT_6,
     ),
     pytest.param(
         Request(_query("subscription { caseEvents { cursor } }"), caller="POC_OPERATOR"),
         id="subscription-over-http",
-        marks=_POINT_6,
     ),
     pytest.param(
         Request(
@@ -624,7 +626,6 @@ LISTED = [
     pytest.param(
         Request(b"", method="GET", params={"query": "{ __typename }", "variables": _deep(5_000)}),
         id="get-nested-5000",
-        marks=_POINT_6,
     ),
 ]
 
