@@ -20,6 +20,7 @@ from core.database import database_unavailable
 from core.errors import (
     CaseNotFound,
     CostLimitExceeded,
+    HolidayCalendarMissing,
     InvalidArguments,
     InvalidTransition,
     NoActiveBoundarySet,
@@ -46,6 +47,7 @@ ERROR_CODES: dict[type[PatriotError], str] = {
     InvalidCredentials: "UNAUTHENTICATED",
     Forbidden: "FORBIDDEN",
     ServiceUnavailable: "SERVICE_UNAVAILABLE",
+    HolidayCalendarMissing: "HOLIDAY_CALENDAR_MISSING",
 }
 INTERNAL_CODE = "INTERNAL"
 INTERNAL_MESSAGE = "Internal server error; the incident has been logged."

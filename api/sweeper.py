@@ -31,6 +31,7 @@ from domain.escalation import (
     load_holidays,
 )
 from domain.events import wrote_events
+from domain.reference.holidays import ensure_national_holidays
 from domain.reporter_rights import erase_expired_reporters
 from domain.stats_rollup import refresh_rollup
 from domain.working_days import JAKARTA
@@ -102,6 +103,8 @@ class Sweeper:
         # The app's current factory, read at each sweep: one short session per sweep.
         async with self._app.state.session_factory() as session:
             async with session.begin():
+                # A new year never starts without its holidays.
+                await ensure_national_holidays(session=session, years=(today.year, today.year + 1))
                 escalations = await escalate_overdue(
                     session=session,
                     now=now,

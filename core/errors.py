@@ -142,3 +142,16 @@ class ServiceUnavailable(PatriotError):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"The service is temporarily unavailable; retry after {retry_after_s} s.")
         self.retry_after_s = retry_after_s
+
+
+class HolidayCalendarMissing(PatriotError):
+    """No holiday at all is known for a year a service level runs through: it
+    would be read as a year without holidays and every due date would be wrong."""
+
+    def __init__(self, year: int) -> None:
+        super().__init__(
+            f"no holidays are known for {year}: service levels cannot be computed; an "
+            "administrator loads the national calendar (python -m seeds) or adds the "
+            "year's holidays"
+        )
+        self.year = year

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from core.errors import HolidayCalendarMissing
 from domain.reference_cache import ReferenceData
 from domain.report_input import CleanReport
 from domain.tickets import take_number, ticket_month, ticket_text
@@ -188,6 +189,9 @@ async def write_case(
     routing: RoutingChoice,
 ) -> Written:
     due = due_at(now, category.service_level_days or 1, data.holidays)
+    for year in range(now.year, due.year + 1):
+        if year not in data.holiday_years:
+            raise HolidayCalendarMissing(year)
     rule_id = routing.rule.id if routing.rule else None
     values: dict[str, Any] = {
         "kind": clean.kind.value,

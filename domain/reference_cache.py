@@ -14,6 +14,7 @@ a rule that was just deactivated.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class ReferenceData:
     # Active rules per category id, in the order they are tried.
     rules: Mapping[int, tuple[RuleInMemory, ...]]
     holidays: frozenset[date]
+
+    @functools.cached_property
+    def holiday_years(self) -> frozenset[int]:
+        return frozenset(day.year for day in self.holidays)
 
 
 async def current_version(*, session: AsyncSession) -> int:

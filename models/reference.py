@@ -101,10 +101,17 @@ class RoutingRule(Base):
 
 
 class Holiday(Base):
+    """A day off the service levels skip: a national holiday from the calendar
+    (`source` "national") or one the city's administrators added ("city")."""
+
     __tablename__ = "holiday"
+    __table_args__ = (
+        CheckConstraint("source IN ('national', 'city')", name="holiday_source_known"),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default=text("'city'"))
 
 
 class Partner(Base):

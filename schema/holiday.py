@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -20,10 +21,21 @@ from schema.errors import ValidationError
 class Holiday:
     date: date
     name: str
+    source: HolidaySource
 
     @classmethod
     def from_model(cls, model: HolidayModel) -> Holiday:
-        return cls(date=model.day, name=model.name)
+        return cls(date=model.day, name=model.name, source=HolidaySource(model.source))
+
+
+@strawberry.enum(description="Where a holiday came from.")
+class HolidaySource(Enum):
+    NATIONAL = strawberry.enum_value(
+        "national", description="Indonesia's national calendar, for a year that had none."
+    )
+    CITY = strawberry.enum_value(
+        "city", description="Added by the city's administrators (cuti bersama, local days)."
+    )
 
 
 @strawberry.type

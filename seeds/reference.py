@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.reference.categories import DEFAULT_DUPLICATE_RADIUS_M, create_category
 from domain.reference.dinas import create_dinas
-from domain.reference.holidays import add_holiday, holiday_years
+from domain.reference.holidays import add_holiday, ensure_national_holidays, holiday_years
 from models import Category, Dinas, Partner
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -156,6 +156,39 @@ async def seed_holidays(*, session: AsyncSession) -> HolidaysOutcome:
     )
 
 
+@dataclass(frozen=True)
+class NationalHolidaysOutcome:
+    years_filled: tuple[int, ...]
+
+    @property
+    def step(self) -> str:
+        return "national holidays"
+
+    def describe(self) -> str:
+        if not self.years_filled:
+            return "every year around today already has its holidays"
+        return "filled " + ", ".join(map(str, self.years_filled)) + " from the national calendar"
+
+
+# The years around today that must have holidays: due dates run up to a year ahead.
+NATIONAL_YEARS_BACK, NATIONAL_YEARS_AHEAD = 1, 2
+
+
+async def seed_national_holidays(*, session: AsyncSession) -> NationalHolidaysOutcome:
+    """Years around today with no holidays yet (after the SKB dates of
+    holidays.csv) come from the national calendar."""
+    this_year = date.today().year
+    years = range(this_year - NATIONAL_YEARS_BACK, this_year + NATIONAL_YEARS_AHEAD + 1)
+    filled = await ensure_national_holidays(session=session, years=years)
+    return NationalHolidaysOutcome(years_filled=tuple(filled))
+
+
 # In order: categories name their dinas. The seed loader runs these after the
 # boundaries; tests that need only the reference data can run them alone.
-REFERENCE_STEPS = (seed_partners, seed_dinas, seed_categories, seed_holidays)
+REFERENCE_STEPS = (
+    seed_partners,
+    seed_dinas,
+    seed_categories,
+    seed_holidays,
+    seed_national_holidays,
+)
