@@ -45,6 +45,7 @@ class CaseFilter:
     dinas_codes: Sequence[str] = ()
     kelurahan_codes: Sequence[str] = ()
     kecamatan_codes: Sequence[str] = ()
+    escalation_levels: Sequence[int] = ()
     created_from: datetime | None = None
     created_to: datetime | None = None
     bbox: BBox | None = None
@@ -115,6 +116,8 @@ def filtered(statement: Select[*Columns], case_filter: CaseFilter) -> Select[*Co
         statement = statement.where(Case.kelurahan_code.in_(f.kelurahan_codes))
     if f.kecamatan_codes:
         statement = statement.where(Case.kecamatan_code.in_(f.kecamatan_codes))
+    if f.escalation_levels:
+        statement = statement.where(Case.escalation_level.in_(f.escalation_levels))
     if f.created_from is not None:
         statement = statement.where(Case.created_at >= f.created_from)
     if f.created_to is not None:

@@ -90,6 +90,21 @@ class RoutingDecision:
         return RoutingRule.from_model(model) if model else None
 
 
+@strawberry.enum(description="How far an overdue case has been escalated (`ESCALATED` events).")
+class EscalationLevel(Enum):
+    NONE = strawberry.enum_value("NONE", description="Not escalated: on time, or not yet swept.")
+    HANDLER = strawberry.enum_value(
+        "HANDLER", description="Past its due time: escalated to the handling dinas or kelurahan."
+    )
+    POC = strawberry.enum_value(
+        "POC", description="Still open long after its due time: escalated to the POC."
+    )
+
+
+# The stored level (models.cases: 0, 1, 2) as the API names it.
+ESCALATION_LEVELS = (EscalationLevel.NONE, EscalationLevel.HANDLER, EscalationLevel.POC)
+
+
 @strawberry.type(description="One entry of a case's append-only history.")
 class CaseEvent:
     id: strawberry.ID
@@ -220,6 +235,14 @@ class Case:
     @strawberry.field(description="Open and past its due time.")
     def overdue(self) -> bool:
         return self.model.status in OPEN_STATUSES and self.model.due_at < datetime.now(UTC)
+
+    @strawberry.field(description="How far the sweeper has escalated the case past its due time.")
+    def escalation_level(self) -> EscalationLevel:
+        return ESCALATION_LEVELS[self.model.escalation_level]
+
+    @strawberry.field(description="When the case reached its escalation level; null on time.")
+    def escalated_at(self) -> datetime | None:
+        return self.model.escalated_at
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -405,6 +428,7 @@ class CaseFilterInput:
     dinas_codes: list[str] | None = None
     kelurahan_codes: list[str] | None = None
     kecamatan_codes: list[str] | None = None
+    escalation_levels: list[EscalationLevel] | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     bbox: BBoxInput | None = None
@@ -422,6 +446,7 @@ class CaseFilterInput:
             dinas_codes=self.dinas_codes or [],
             kelurahan_codes=self.kelurahan_codes or [],
             kecamatan_codes=self.kecamatan_codes or [],
+            escalation_levels=[ESCALATION_LEVELS.index(e) for e in self.escalation_levels or []],
             created_from=self.created_from,
             created_to=self.created_to,
             bbox=self.bbox.to_domain() if self.bbox else None,

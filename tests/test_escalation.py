@@ -310,3 +310,33 @@ async def test_the_sweeper_survives_a_failing_sweep(
     assert len(failures) >= 3
     assert '"error":"ConnectionRefusedError"' in failures[0]
     assert "database down" not in failures[0]
+
+
+async def test_escalation_is_visible_on_the_case_and_filterable(
+    graphql: Any, session: AsyncSession
+) -> None:
+    late = await _overdue_case(session, late_by=timedelta(hours=2), title="Sangat terlambat")
+    very_late = await _overdue_case(session, late_by=timedelta(days=3), title="Sangat terlambat")
+    on_time = await make_case(session, title="Sangat terlambat")
+    now = datetime.now(UTC)
+    await _sweep(session, now)
+
+    query = (
+        "query($t: String!) { case(ticket: $t) { escalationLevel escalatedAt history { type } } }"
+    )
+    for case, level in ((late, "HANDLER"), (very_late, "POC"), (on_time, "NONE")):
+        answer = (await graphql(query, {"t": case.ticket}))["data"]["case"]
+        assert answer["escalationLevel"] == level, (case.ticket, answer)
+        assert (answer["escalatedAt"] is None) is (level == "NONE")
+        assert ("ESCALATED" in [e["type"] for e in answer["history"]]) is (level != "NONE")
+
+    page = (
+        "query($f: CaseFilterInput) { cases(first: 10, filter: $f) { edges { node { ticket } } } }"
+    )
+    for levels, expected in (
+        (["HANDLER", "POC"], {late.ticket, very_late.ticket}),
+        (["POC"], {very_late.ticket}),
+        (["NONE"], {on_time.ticket}),
+    ):
+        body = await graphql(page, {"f": {"text": "terlambat", "escalationLevels": levels}})
+        assert {e["node"]["ticket"] for e in body["data"]["cases"]["edges"]} == expected, body
