@@ -5,19 +5,18 @@ and the server recovers on its own. A cluster of its own, a real server process.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from alembic import command
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from models import Case, CaseEvent
-from tests.conftest import add_partner_key, alembic_config
+from tests.conftest import add_partner_key
+from tests.databases import prepare
 from tests.factories import SUBMIT, report_input
 from tests.pg_cluster import Cluster, throwaway_cluster
 from tests.servers import running_servers
@@ -29,24 +28,11 @@ DEADLINE_S = 90
 
 async def _prepare(cluster: Cluster, shared_data_dir: Path) -> str:
     """Migrated, boundaries and reference data loaded; a partner key of POT."""
-    from geo.importer import ImportOptions, import_boundaries, plan_import
-    from seeds.reference import REFERENCE_STEPS
-
-    await asyncio.to_thread(command.upgrade, alembic_config(cluster.url), "head")
+    await prepare(cluster.url, shared_data_dir)
     engine = create_async_engine(cluster.url)
     try:
-        plan = plan_import(
-            kelurahan=json.loads((shared_data_dir / "kelurahan.geojson").read_text()),
-            kecamatan=None,
-            options=ImportOptions(source="Kemendagri kelurahan boundaries (test data)"),
-        )
-        async with AsyncSession(bind=engine, expire_on_commit=False) as session:
-            async with session.begin():
-                await import_boundaries(session=session, plan=plan, activate=True)
-                for step in REFERENCE_STEPS:
-                    await step(session=session)
-            async with session.begin():
-                return await add_partner_key(session, "POT")
+        async with AsyncSession(bind=engine, expire_on_commit=False) as session, session.begin():
+            return await add_partner_key(session, "POT")
     finally:
         await engine.dispose()
 

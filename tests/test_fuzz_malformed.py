@@ -18,18 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import graphql
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import strategies as gql_st
-from sqlalchemy import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core.settings import Settings
-from tests.conftest import _recreate_database, _upgrade_head, credentials_for
+from tests.databases import committed_credentials_in, own_database
 from tests.servers import Server, running_servers
 from tests.test_fuzz import LEAKS, _custom_scalars
 
@@ -45,47 +42,15 @@ BODIES = 300
 async def malformed_database_url(
     test_database_url: str, shared_data_dir: Path
 ) -> AsyncIterator[str]:
-    from geo.importer import ImportOptions, import_boundaries, plan_import
-    from seeds.reference import REFERENCE_STEPS
-
-    target = make_url(test_database_url)
-    url = target.set(database=f"{target.database}_malformed").render_as_string(hide_password=False)
-    await _recreate_database(url)
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade_head, url)
-        plan = plan_import(
-            kelurahan=json.loads((shared_data_dir / "kelurahan.geojson").read_text()),
-            kecamatan=None,
-            options=ImportOptions(source="Kemendagri kelurahan boundaries (test data)"),
-        )
-        async with AsyncSession(bind=engine) as session, session.begin():
-            await import_boundaries(session=session, plan=plan, activate=True)
-            for step in REFERENCE_STEPS:
-                await step(session=session)
-    finally:
-        await engine.dispose()
-    yield url
-    admin = make_url(url).set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with own_database(test_database_url, shared_data_dir, suffix="malformed") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 async def callers(malformed_database_url: str, settings: Settings) -> dict[str, dict[str, str]]:
-    engine = create_async_engine(malformed_database_url)
-    try:
-        async with AsyncSession(bind=engine) as session, session.begin():
-            return {
-                spec or "anonymous": await credentials_for(spec, settings=settings, session=session)
-                for spec in (None, "ADMIN", "POC_OPERATOR", "partner:POT")
-            }
-    finally:
-        await engine.dispose()
+    return await committed_credentials_in(
+        malformed_database_url, settings, (None, "ADMIN", "POC_OPERATOR", "partner:POT")
+    )
 
 
 @pytest.fixture(scope="module")
