@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import Enum
 from typing import TYPE_CHECKING, Annotated, cast
 
 import strawberry
@@ -11,14 +10,14 @@ from strawberry.scalars import JSON
 
 from domain import case_queries
 from domain.access import NotAuthenticated, case_scope, may_see_reporter, sees_case
-from domain.case_queries import CaseFilter, Near
-from geo.case_filters import BBox
-from geo.coordinates import LatLon
+from domain.case_queries import CaseFilter
 from geo.shapes import point_lat_lon
 from models import OPEN_STATUSES
 from models import Case as CaseModel
 from models import CaseEvent as CaseEventModel
 from schema.boundary_set import BoundarySet, load_boundary_set
+from schema.case_filter import CaseFilterInput
+from schema.case_status import ESCALATION_LEVELS, STATUS_LABELS, CaseStatus, EscalationLevel
 from schema.category import Category, ReportKind
 from schema.context import Context
 from schema.dinas import Dinas
@@ -29,31 +28,6 @@ from schema.scalars import GeoJSON
 
 if TYPE_CHECKING:
     from schema.case_actions import CaseAction, PossibleDuplicate, RejectionReason
-
-STATUS_LABELS = {
-    "RECEIVED": "Diterima",
-    "VERIFIED": "Diverifikasi",
-    "IN_PROGRESS": "Ditindaklanjuti",
-    "ON_HOLD": "Ditunda",
-    "RESOLVED": "Selesai",
-    "REOPENED": "Dibuka kembali",
-    "CLOSED": "Ditutup",
-    "REJECTED": "Ditolak",
-    "DUPLICATE": "Duplikat",
-}
-
-
-@strawberry.enum(description="Where a case stands. `statusLabel` gives the Indonesian label.")
-class CaseStatus(Enum):
-    RECEIVED = "RECEIVED"
-    VERIFIED = "VERIFIED"
-    IN_PROGRESS = "IN_PROGRESS"
-    ON_HOLD = "ON_HOLD"
-    RESOLVED = "RESOLVED"
-    REOPENED = "REOPENED"
-    CLOSED = "CLOSED"
-    REJECTED = "REJECTED"
-    DUPLICATE = "DUPLICATE"
 
 
 @strawberry.type(description="A WGS 84 point, as plain numbers and as GeoJSON.")
@@ -88,21 +62,6 @@ class RoutingDecision:
             return None
         model = await info.context.loaders.routing_rule.load(self.rule_id)
         return RoutingRule.from_model(model) if model else None
-
-
-@strawberry.enum(description="How far an overdue case has been escalated (`ESCALATED` events).")
-class EscalationLevel(Enum):
-    NONE = strawberry.enum_value("NONE", description="Not escalated: on time, or not yet swept.")
-    HANDLER = strawberry.enum_value(
-        "HANDLER", description="Past its due time: escalated to the handling dinas or kelurahan."
-    )
-    POC = strawberry.enum_value(
-        "POC", description="Still open long after its due time: escalated to the POC."
-    )
-
-
-# The stored level (models.cases: 0, 1, 2) as the API names it.
-ESCALATION_LEVELS = (EscalationLevel.NONE, EscalationLevel.HANDLER, EscalationLevel.POC)
 
 
 @strawberry.type(description="One entry of a case's append-only history.")
@@ -388,71 +347,6 @@ class CaseConnection(relay.Connection[Case]):  # type: ignore[type-var]
                 case_filter=self.case_filter,
                 scope=case_scope(info.context.principal),
             )
-
-
-@strawberry.input
-class LatLonInput:
-    lat: float
-    lon: float
-
-
-@strawberry.input(description="A bounding box in WGS 84 degrees.")
-class BBoxInput:
-    west: float
-    south: float
-    east: float
-    north: float
-
-    def to_domain(self) -> BBox:
-        return BBox(self.west, self.south, self.east, self.north)
-
-
-@strawberry.input
-class NearInput:
-    lat: float
-    lon: float
-    radius_m: float
-
-    def to_domain(self) -> Near:
-        return Near(LatLon(self.lat, self.lon), self.radius_m)
-
-
-@strawberry.input(description="All given conditions must hold; lists match any of their values.")
-class CaseFilterInput:
-    statuses: list[CaseStatus] | None = None
-    kinds: list[ReportKind] | None = None
-    sources: list[str] | None = None
-    category_codes: list[str] | None = strawberry.field(
-        default=None, description="Category codes; a group code selects its categories."
-    )
-    dinas_codes: list[str] | None = None
-    kelurahan_codes: list[str] | None = None
-    kecamatan_codes: list[str] | None = None
-    escalation_levels: list[EscalationLevel] | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    bbox: BBoxInput | None = None
-    near: NearInput | None = None
-    text: str | None = strawberry.field(
-        default=None, description="Words to find in the title or description."
-    )
-
-    def to_domain(self) -> CaseFilter:
-        return CaseFilter(
-            statuses=[s.value for s in self.statuses or []],
-            kinds=[k.value for k in self.kinds or []],
-            sources=self.sources or [],
-            category_codes=self.category_codes or [],
-            dinas_codes=self.dinas_codes or [],
-            kelurahan_codes=self.kelurahan_codes or [],
-            kecamatan_codes=self.kecamatan_codes or [],
-            escalation_levels=[ESCALATION_LEVELS.index(e) for e in self.escalation_levels or []],
-            created_from=self.created_from,
-            created_to=self.created_to,
-            bbox=self.bbox.to_domain() if self.bbox else None,
-            near=self.near.to_domain() if self.near else None,
-            text=self.text,
-        )
 
 
 def _signed_in_scope(info: strawberry.Info[Context, None], what: str) -> ColumnElement[bool]:

@@ -19,7 +19,9 @@ from domain.access import Action, Forbidden, case_scope, public_scope
 from domain.lifecycle import detail_changes, status_changes, transitions
 from geo.duplicates import open_cases_near
 from models import Case as CaseModel
-from schema.case import Case, CaseStatus, LatLonInput
+from schema.case import Case
+from schema.case_filter import LatLonInput
+from schema.case_status import CaseStatus
 from schema.case_view import case_for_caller
 from schema.context import Context
 from schema.errors import ValidationError

@@ -18,7 +18,9 @@ from domain.case_queries import CaseFilter
 from geo.case_filters import public_coordinate
 from geo.shapes import point_lat_lon
 from models import Case as CaseModel
-from schema.case import STATUS_LABELS, BBoxInput, CaseStatus, GeoPoint, NearInput, page_info
+from schema.case import GeoPoint, page_info
+from schema.case_filter import BBoxInput, NearInput
+from schema.case_status import STATUS_LABELS, CaseStatus
 from schema.category import Category, ReportKind
 from schema.context import Context
 from schema.kecamatan import Kecamatan

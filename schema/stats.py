@@ -14,7 +14,9 @@ from domain.access import NotAuthenticated, case_scope
 from domain.case_queries import CaseFilter
 from domain.stats import backlog, flows, grouping, maps
 from geo.case_filters import BBox
-from schema.case import STATUS_LABELS, BBoxInput, Case, CaseFilterInput
+from schema.case import Case
+from schema.case_filter import BBoxInput, CaseFilterInput
+from schema.case_status import STATUS_LABELS
 from schema.context import Context
 from schema.kecamatan import SIMPLIFY_DESCRIPTION, checked_tolerance
 

@@ -14,7 +14,8 @@ from domain.report_input import ReportInput
 from geo.boundary_index import KecamatanRow, KelurahanRow
 from models import Kecamatan as KecamatanModel
 from models import Kelurahan as KelurahanModel
-from schema.case import Case, LatLonInput
+from schema.case import Case
+from schema.case_filter import LatLonInput
 from schema.case_view import case_for_caller
 from schema.category import ReportKind
 from schema.context import Context

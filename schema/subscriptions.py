@@ -16,7 +16,9 @@ from domain.event_feed import FeedFilter, FeedItem, FeedPosition, read_after
 from live.audit import record_subscriber
 from live.feed import FellBehind
 from live.sharing import FeedRoot
-from schema.case import BBoxInput, Case, CaseEvent, CaseFilterInput, CaseStatus
+from schema.case import Case, CaseEvent
+from schema.case_filter import BBoxInput, CaseFilterInput
+from schema.case_status import CaseStatus
 from schema.category import ReportKind
 from schema.context import Context
 
