@@ -3,6 +3,7 @@ from models.boundaries import BoundarySet, Kecamatan, Kelurahan, KelurahanPiece
 from models.cases import (
     FINAL_STATUSES,
     OPEN_STATUSES,
+    RUNNING_STATUSES,
     Case,
     CaseEvent,
     CaseStatus,
@@ -28,6 +29,7 @@ __all__ = [
     "FINAL_STATUSES",
     "KELURAHAN_OFFICE_CODE",
     "OPEN_STATUSES",
+    "RUNNING_STATUSES",
     "Base",
     "BoundarySet",
     "Case",

@@ -56,6 +56,9 @@ OPEN_STATUSES = frozenset(
         CaseStatus.REOPENED,
     }
 )
+# The open cases whose service clock runs: a held case's clock stops (resuming
+# moves its due time on by the time it was held), so it is never overdue.
+RUNNING_STATUSES = OPEN_STATUSES - {CaseStatus.ON_HOLD}
 
 
 class EventType(StrEnum):

@@ -12,7 +12,7 @@ from domain import case_queries
 from domain.access import NotAuthenticated, case_scope, may_see_reporter, sees_case
 from domain.case_queries import CaseFilter
 from geo.shapes import point_lat_lon
-from models import OPEN_STATUSES
+from models import RUNNING_STATUSES
 from models import Case as CaseModel
 from models import CaseEvent as CaseEventModel
 from schema.boundary_set import BoundarySet, load_boundary_set
@@ -191,9 +191,9 @@ class Case:
     def due_at(self) -> datetime:
         return self.model.due_at
 
-    @strawberry.field(description="Open and past its due time.")
+    @strawberry.field(description="Open, not on hold, and past its due time.")
     def overdue(self) -> bool:
-        return self.model.status in OPEN_STATUSES and self.model.due_at < datetime.now(UTC)
+        return self.model.status in RUNNING_STATUSES and self.model.due_at < datetime.now(UTC)
 
     @strawberry.field(description="How far the sweeper has escalated the case past its due time.")
     def escalation_level(self) -> EscalationLevel:

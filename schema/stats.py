@@ -127,7 +127,7 @@ class BacklogGroup:
     key: str | None
     label: str | None
     open: int
-    overdue: int = strawberry.field(description="Open and past their due time.")
+    overdue: int = strawberry.field(description="Open, not on hold, and past their due time.")
     oldest_due_at: datetime | None = strawberry.field(
         description="The earliest due time among them."
     )

@@ -4,10 +4,10 @@ and merging duplicates."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import CaseNotFound, FieldProblem, ReopenWindowClosed, ValidationFailed
@@ -27,7 +27,7 @@ from domain.lifecycle.transitions import (
 )
 from domain.report_input import MAX_MEDIA_URL, _media_url_problem, _text
 from domain.working_days import JAKARTA, due_at
-from models import Case, CaseStatus, EventType, Holiday, RejectionReason
+from models import Case, CaseEvent, CaseStatus, EventType, Holiday, RejectionReason
 
 MAX_NOTE = 5_000
 MAX_EVIDENCE_URLS = 10
@@ -120,8 +120,16 @@ async def hold_case(
 async def resume_case(
     *, session: AsyncSession, ticket: str, scope: ColumnElement[bool], actor: str, now: datetime
 ) -> Case:
-    """Back to the status the case was held from."""
+    """Back to the status the case was held from; its due time moves on by the
+    time it was held (the service clock stood still meanwhile)."""
     case = await lock_case(session=session, ticket=ticket, scope=scope)
+    held_at = await session.scalar(
+        select(func.max(CaseEvent.at)).where(
+            CaseEvent.case_id == case.id, CaseEvent.type == EventType.HELD.value
+        )
+    )
+    if held_at is not None and case.status == CaseStatus.ON_HOLD.value:
+        case.due_at = case.due_at + max(now - held_at, timedelta(0))
     _move(
         session=session,
         case=case,

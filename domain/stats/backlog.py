@@ -13,7 +13,7 @@ from core.errors import FieldProblem, ValidationFailed
 from domain.case_queries import CaseFilter, filtered
 from domain.stats.grouping import TIME_GROUPS, StatsGroup, group_key, group_labels, plain_key
 from domain.stats.scanning import SORTED_OPEN_STATUSES, tune_for_scans
-from models import Case
+from models import Case, CaseStatus
 
 MAX_OVERDUE_LIST = 100
 
@@ -44,8 +44,9 @@ async def case_backlog(
         select(
             key,
             func.count(),
-            func.count().filter(Case.due_at < now),
-            func.min(Case.due_at),
+            # A held case's clock stands still: never overdue, never the oldest due.
+            func.count().filter(Case.due_at < now, Case.status != CaseStatus.ON_HOLD.value),
+            func.min(Case.due_at).filter(Case.status != CaseStatus.ON_HOLD.value),
         )
         .where(Case.status.in_(SORTED_OPEN_STATUSES), scope)
         .group_by(key),
@@ -79,7 +80,12 @@ async def most_overdue_cases(
     if not 1 <= first <= MAX_OVERDUE_LIST:
         raise ValidationFailed([FieldProblem("first", f"must be between 1 and {MAX_OVERDUE_LIST}")])
     statement: Select[Any] = filtered(
-        select(Case).where(Case.status.in_(SORTED_OPEN_STATUSES), Case.due_at < now, scope),
+        select(Case).where(
+            Case.status.in_(SORTED_OPEN_STATUSES),
+            Case.status != CaseStatus.ON_HOLD.value,
+            Case.due_at < now,
+            scope,
+        ),
         case_filter,
     ).order_by(Case.due_at, Case.id)
     return list((await session.scalars(statement.limit(first))).all())

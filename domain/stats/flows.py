@@ -113,7 +113,9 @@ def _received_statement(
         rows.c.key,
         func.count(),
         func.count().filter(is_open),
-        func.count().filter(and_(is_open, rows.c.due_at < now)),
+        func.count().filter(
+            and_(is_open, rows.c.status != CaseStatus.ON_HOLD.value, rows.c.due_at < now)
+        ),
     ).group_by(rows.c.key)
 
 
