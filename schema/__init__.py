@@ -29,7 +29,7 @@ from schema.routing_rule import ReferenceMutation, RoutingRuleQuery
 from schema.scalars import SCALARS
 from schema.stats import StatsQuery
 from schema.submit_report import SubmitReportMutation
-from schema.subscriptions import Subscription
+from schema.subscriptions import LiveQuery, Subscription
 
 logger = logging.getLogger("patriot.errors")
 
@@ -48,6 +48,7 @@ class Query(
     HolidayQuery,
     StatsQuery,
     PersonalDataQuery,
+    LiveQuery,
 ):
     pass
 

@@ -9,10 +9,10 @@ from enum import Enum
 
 import strawberry
 
-from domain.access import case_scope, sees_case
+from domain.access import NotAuthenticated, case_scope, sees_case
 from domain.case_counts import CountGroup, GroupCount, open_case_counts
 from domain.case_queries import CaseFilter
-from domain.event_feed import FeedFilter, FeedItem, FeedPosition, read_after
+from domain.event_feed import FeedFilter, FeedItem, FeedPosition, head, read_after
 from live.audit import record_subscriber
 from live.feed import FellBehind
 from live.sharing import FeedRoot
@@ -91,6 +91,20 @@ def _update(item: FeedItem) -> CaseEventUpdate:
         event=CaseEvent.from_model(item.event),
         case=Case(model=item.case),
     )
+
+
+@strawberry.type
+class LiveQuery:
+    @strawberry.field(
+        description="The position of the newest event: subscribe to `caseEvents` with it as "
+        "`after`, and keep it until an event brings a newer one, so that a dropped connection "
+        "resumes without a gap even before the first event arrived."
+    )
+    async def case_events_cursor(self, info: strawberry.Info[Context, None]) -> str:
+        if info.context.principal.is_anonymous:
+            raise NotAuthenticated("caseEventsCursor")
+        async with info.context.db() as session:
+            return (await head(session=session)).cursor()
 
 
 @strawberry.type

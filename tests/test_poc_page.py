@@ -207,6 +207,46 @@ async def test_wall_updates_live_and_resumes_after_a_network_drop(
         await context.close()
 
 
+async def test_a_drop_before_any_event_misses_nothing(
+    server: Server,
+    browser: Browser,
+    shared_data_dir: Path,
+    operator_token: str,
+    committed_credentials: Credentials,
+) -> None:
+    """A quiet night: the connection drops before the wall received any event,
+    reports arrive meanwhile, and all of them appear once it is back."""
+    lat, lon = bekasi.interior_lat_lon(shared_data_dir, "32.75.08.1001")
+    place = {"lat": lat, "lon": lon}
+    context = await browser.new_context(viewport={"width": 1600, "height": 900}, bypass_csp=True)
+    page = await context.new_page()
+    try:
+        await page.goto(f"http://127.0.0.1:{server.port}/poc")
+        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
+        await _sign_in(page, operator_token)
+        await page.wait_for_function(
+            "window.poc && window.poc.ready && window.poc.connection === 'connected'",
+            timeout=20_000,
+        )
+        seen_before = await page.evaluate("window.poc.eventsSeen")
+
+        await context.set_offline(True)
+        await page.evaluate("window.poc.dropConnection()")
+        await page.wait_for_function("window.poc.connection !== 'connected'", timeout=5_000)
+        missed = [
+            await _submit(server, committed_credentials, place, f"Lampu mati malam {i}")
+            for i in range(3)
+        ]
+        await context.set_offline(False)
+        await page.wait_for_function("window.poc.connection === 'connected'", timeout=15_000)
+        for ticket in missed:
+            await expect(_marker(page, ticket)).to_have_count(1, timeout=5_000)
+            await expect(page.locator(f'#newest li[data-ticket="{ticket}"]')).to_have_count(1)
+        await page.wait_for_function(f"window.poc.eventsSeen >= {seen_before + 6}", timeout=5_000)
+    finally:
+        await context.close()
+
+
 async def test_page_sends_the_staff_token(
     server: Server, browser: Browser, operator_token: str
 ) -> None:

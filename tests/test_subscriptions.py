@@ -149,6 +149,35 @@ async def test_reconnecting_with_the_last_cursor_misses_nothing_and_repeats_noth
 
 
 @pytest.mark.usefixtures("committed")
+async def test_a_cursor_taken_before_any_event_resumes_without_a_gap(
+    servers: list[Server],
+) -> None:
+    """A screen that dropped before its first event (a quiet night) still gets
+    every report made while it was away."""
+    a, b = servers
+    async with httpx.AsyncClient(timeout=10) as client:
+        anonymous = await client.post(b.http, json={"query": "{ caseEventsCursor }"})
+        assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        answer = await client.post(
+            b.http, json={"query": "{ caseEventsCursor }"}, headers=CREDENTIALS("POC_OPERATOR")
+        )
+    cursor = answer.json()["data"]["caseEventsCursor"]
+
+    missed = [await _submit(a), await _submit(a)]  # while no screen is connected
+
+    async with poc_socket(b.ws) as socket:
+        await socket.subscribe("1", CASE_EVENTS, {"after": cursor})
+        replayed = [(await socket.next_data())["caseEvents"] for _ in range(4)]
+        assert [(r["case"]["ticket"], r["event"]["type"]) for r in replayed] == [
+            (missed[0]["ticket"], "CREATED"),
+            (missed[0]["ticket"], "ROUTED"),
+            (missed[1]["ticket"], "CREATED"),
+            (missed[1]["ticket"], "ROUTED"),
+        ]
+        await socket.assert_silent(0.5)
+
+
+@pytest.mark.usefixtures("committed")
 async def test_events_of_a_rolled_back_transaction_are_never_delivered(
     servers: list[Server], engine: AsyncEngine
 ) -> None:

@@ -8,6 +8,9 @@ const MAX_RETRY_WAIT_MS = 3_000;
 
 export class ApiError extends Error {}
 
+// The server refused the staff token (HTTP 401 or 403).
+export class AccessDenied extends ApiError {}
+
 export function loadToken() {
   return window.localStorage.getItem(TOKEN_KEY) || "";
 }
@@ -31,7 +34,7 @@ export async function query(config, token, document, variables = {}) {
     body: JSON.stringify({ query: document, variables }),
   });
   if (response.status === 401 || response.status === 403) {
-    throw new ApiError("Akses ditolak: periksa token petugas.");
+    throw new AccessDenied("Akses ditolak: periksa token petugas.");
   }
   const body = await response.json().catch(() => null);
   if (!body) throw new ApiError(`Server menjawab ${response.status}.`);

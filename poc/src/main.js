@@ -3,7 +3,15 @@
 import L from "leaflet";
 import "leaflet/dist/leaflet.css";
 import "./poc.css";
-import { ApiError, isRefusal, liveClient, loadToken, query, saveToken } from "./api.js";
+import {
+  AccessDenied,
+  ApiError,
+  isRefusal,
+  liveClient,
+  loadToken,
+  query,
+  saveToken,
+} from "./api.js";
 import * as Q from "./queries.js";
 
 const OPEN_STATUSES = ["RECEIVED", "VERIFIED", "IN_PROGRESS", "ON_HOLD", "REOPENED"];
@@ -476,6 +484,30 @@ function startLive() {
     showError(SIGN_IN_FIRST);
     return;
   }
+  if (state.lastCursor) {
+    subscribeLive(generation);
+    return;
+  }
+  // A cursor before the first event: a connection that drops on a quiet night
+  // resumes from it and receives every report made meanwhile.
+  query(config, state.token, Q.EVENTS_CURSOR)
+    .then((data) => {
+      if (generation !== state.generation) return;
+      state.lastCursor = state.lastCursor || data.caseEventsCursor;
+      subscribeLive(generation);
+    })
+    .catch((error) => {
+      if (error instanceof AccessDenied) {
+        // As a refused socket is told: signing in again is the only way on.
+        reportError(new ApiError(TOKEN_REFUSED));
+        return;
+      }
+      reportError(error);
+      if (generation === state.generation) setTimeout(() => startLive(), 3000);
+    });
+}
+
+function subscribeLive(generation) {
   const client = liveClient(config, state.token, (connection) => {
     if (generation !== state.generation) return;
     state.connection = connection;
@@ -538,9 +570,11 @@ function snapshotThenLive(generation) {
     });
 }
 
+const TOKEN_REFUSED = "Token ditolak atau kedaluwarsa: masuk lagi dengan token petugas.";
+
 function liveError(error) {
   if (Array.isArray(error)) return error.map((e) => e.message).join("; ");
-  if (isRefusal(error)) return "Token ditolak atau kedaluwarsa: masuk lagi dengan token petugas.";
+  if (isRefusal(error)) return TOKEN_REFUSED;
   if (error && typeof error.code === "number") return `Koneksi langsung ditutup (${error.code}).`;
   return "Koneksi langsung gagal.";
 }

@@ -34,6 +34,8 @@ query PocTables($filter: CaseFilterInput, $from: DateTime!, $to: DateTime!, $fir
   overdueCases(filter: $filter, first: $first) { ${CASE_FIELDS} }
 }`;
 
+export const EVENTS_CURSOR = `query PocEventsCursor { caseEventsCursor }`;
+
 export const CASE_EVENTS = `
 subscription PocCaseEvents($filter: CaseEventFilterInput, $after: String) {
   caseEvents(filter: $filter, after: $after) {
