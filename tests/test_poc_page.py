@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -133,6 +133,30 @@ async def _sign_in(page: Page, token: str) -> None:
     await page.click("#signin-button")
 
 
+async def _open_live_wall(page: Page, server: Server, token: str) -> None:
+    """Open the wall, which first asks for a token, sign in, and wait until it is live."""
+    await page.goto(f"http://127.0.0.1:{server.port}/poc")
+    await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
+    await _sign_in(page, token)
+    await page.wait_for_function(
+        "window.poc && window.poc.ready && window.poc.connection === 'connected'",
+        timeout=20_000,
+    )
+
+
+async def _drop(context: BrowserContext, page: Page) -> None:
+    """The browser goes offline (so it cannot reconnect) and the page's hook cuts
+    the open websocket, as a dead network would."""
+    await context.set_offline(True)
+    await page.evaluate("window.poc.dropConnection()")
+    await page.wait_for_function("window.poc.connection !== 'connected'", timeout=5_000)
+
+
+async def _reconnect(context: BrowserContext, page: Page) -> None:
+    await context.set_offline(False)
+    await page.wait_for_function("window.poc.connection === 'connected'", timeout=15_000)
+
+
 @pytest.mark.usefixtures("committed")
 async def test_wall_updates_live_and_resumes_after_a_network_drop(
     server: Server,
@@ -151,14 +175,7 @@ async def test_wall_updates_live_and_resumes_after_a_network_drop(
     websockets: list[str] = []
     page.on("websocket", lambda ws: websockets.append(ws.url))
     try:
-        await page.goto(f"http://127.0.0.1:{server.port}/poc")
-        # Without a token the wall shows the boundaries and asks for one.
-        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
-        await _sign_in(page, operator_token)
-        await page.wait_for_function(
-            "window.poc && window.poc.ready && window.poc.connection === 'connected'",
-            timeout=20_000,
-        )
+        await _open_live_wall(page, server, operator_token)
         await expect(
             page.locator(".leaflet-overlay-pane path.leaflet-interactive")
         ).not_to_have_count(0)
@@ -171,19 +188,14 @@ async def test_wall_updates_live_and_resumes_after_a_network_drop(
         await expect(page.locator(f'#newest li[data-ticket="{first}"]')).to_have_count(1)
         assert await page.evaluate("window.poc.connects") == 1
 
-        # The drop: the browser goes offline (so it cannot reconnect) and the page's hook
-        # cuts the open websocket, as a dead network would.
-        await context.set_offline(True)
-        await page.evaluate("window.poc.dropConnection()")
-        await page.wait_for_function("window.poc.connection !== 'connected'", timeout=5_000)
+        await _drop(context, page)
         second = await _submit(server, submit, place, "Jalan berlubang kedua")
         third = await _submit(server, submit, place, "Jalan berlubang ketiga")
         await page.wait_for_timeout(1_500)
         assert await page.evaluate("window.poc.connection") != "connected"
         await expect(_marker(page, second)).to_have_count(0)
 
-        await context.set_offline(False)
-        await page.wait_for_function("window.poc.connection === 'connected'", timeout=15_000)
+        await _reconnect(context, page)
         await expect(_marker(page, second)).to_have_count(1, timeout=5_000)
         await expect(_marker(page, third)).to_have_count(1, timeout=5_000)
         await expect(_counter(page, "total")).to_have_text("3", timeout=5_000)
@@ -221,24 +233,15 @@ async def test_a_drop_before_any_event_misses_nothing(
     context = await browser.new_context(viewport={"width": 1600, "height": 900}, bypass_csp=True)
     page = await context.new_page()
     try:
-        await page.goto(f"http://127.0.0.1:{server.port}/poc")
-        await expect(page.locator("#error")).to_contain_text("token petugas", timeout=20_000)
-        await _sign_in(page, operator_token)
-        await page.wait_for_function(
-            "window.poc && window.poc.ready && window.poc.connection === 'connected'",
-            timeout=20_000,
-        )
+        await _open_live_wall(page, server, operator_token)
         seen_before = await page.evaluate("window.poc.eventsSeen")
 
-        await context.set_offline(True)
-        await page.evaluate("window.poc.dropConnection()")
-        await page.wait_for_function("window.poc.connection !== 'connected'", timeout=5_000)
+        await _drop(context, page)
         missed = [
             await _submit(server, committed_credentials, place, f"Lampu mati malam {i}")
             for i in range(3)
         ]
-        await context.set_offline(False)
-        await page.wait_for_function("window.poc.connection === 'connected'", timeout=15_000)
+        await _reconnect(context, page)
         for ticket in missed:
             await expect(_marker(page, ticket)).to_have_count(1, timeout=5_000)
             await expect(page.locator(f'#newest li[data-ticket="{ticket}"]')).to_have_count(1)
