@@ -195,7 +195,7 @@ def _contains_nul(value: Any) -> bool:
 class NulInDocument(ValidationRule):
     """PostgreSQL cannot store U+0000 in text or jsonb: a string holding it would
     fail deep in a query as an internal error. It is refused up front instead,
-    wherever it appears: in the document here, in the variables by `request_errors`."""
+    wherever it appears: in the document here, in the variables by `request_limit_errors`."""
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
         if "\x00" in node.value:

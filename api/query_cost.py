@@ -316,7 +316,7 @@ def operation_cost(
 def cost_rule(max_cost: int) -> type[ASTValidationRule]:
     """Refuses operations over the cost limit whose cost the document alone
     decides; one priced by a variable is measured again with the request's
-    variables (`document_limits.RequestLimits`)."""
+    variables (`document_limits.request_limit_errors`)."""
 
     class OperationCostLimit(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:

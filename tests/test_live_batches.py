@@ -1,4 +1,4 @@
-"""How a shared subscription groups its results into one write per socket (api/live.py)."""
+"""How a shared subscription groups its results into one write per socket (live/groups.py)."""
 
 from __future__ import annotations
 
